@@ -1,0 +1,191 @@
+// sluice-echo: answers every request with 200 and a JSON description of the request, in the shape
+// of the Kubernetes ingress conformance echoserver, plus the size and SHA-256 of the body it read.
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace po = boost::program_options;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+struct options {
+    std::string service = "echo";
+    std::string pod;
+};
+
+std::string hex(const unsigned char* d, unsigned n)
+{
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string s;
+    for (unsigned i = 0; i < n; ++i) {
+        s.push_back(digits[d[i] >> 4]);
+        s.push_back(digits[d[i] & 15]);
+    }
+    return s;
+}
+
+asio::awaitable<void> serve(tcp::socket socket, const options& opt)
+{
+    beast::tcp_stream stream(std::move(socket));
+    beast::error_code ec;
+    stream.socket().set_option(tcp::no_delay(true), ec);
+    beast::flat_buffer buffer;
+    std::vector<char> body(64 * 1024);
+    for (;;) {
+        http::request_parser<http::buffer_body> parser;
+        parser.body_limit(boost::none);
+        parser.header_limit(64 * 1024);
+        auto [rec, rn] = co_await http::async_read_header(stream, buffer, parser, nothrow);
+        if (rec)
+            break;
+        auto& req = parser.get();
+        uint64_t body_bytes = 0;
+        EVP_MD_CTX* sha = nullptr;
+        bool failed = false;
+        while (!parser.is_done()) {
+            req.body().data = body.data();
+            req.body().size = body.size();
+            auto [ec2, n2] = co_await http::async_read_some(stream, buffer, parser, nothrow);
+            if (ec2 && ec2 != http::error::need_buffer) {
+                failed = true;
+                break;
+            }
+            size_t got = body.size() - req.body().size;
+            if (got) {
+                if (!sha) {
+                    sha = EVP_MD_CTX_new();
+                    EVP_DigestInit_ex(sha, EVP_sha256(), nullptr);
+                }
+                EVP_DigestUpdate(sha, body.data(), got);
+                body_bytes += got;
+            }
+        }
+        std::string digest;
+        if (sha) {
+            unsigned char md[EVP_MAX_MD_SIZE];
+            unsigned len = 0;
+            EVP_DigestFinal_ex(sha, md, &len);
+            EVP_MD_CTX_free(sha);
+            digest = hex(md, len);
+        }
+        if (failed)
+            break;
+
+        nlohmann::json headers = nlohmann::json::object();
+        for (const auto& f : req) {
+            std::string name(f.name_string());
+            for (auto& c : name)
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            headers[name].push_back(std::string(f.value()));
+        }
+        nlohmann::json j{{"service", opt.service},
+                         {"pod", opt.pod},
+                         {"path", std::string(req.target())},
+                         {"host", std::string(req[http::field::host])},
+                         {"method", std::string(req.method_string())},
+                         {"proto", req.version() == 11 ? "HTTP/1.1" : "HTTP/1.0"},
+                         {"headers", std::move(headers)},
+                         {"body_bytes", body_bytes},
+                         {"body_sha256", digest}};
+        http::response<http::string_body> res{http::status::ok, req.version()};
+        res.set(http::field::content_type, "application/json");
+        res.keep_alive(req.keep_alive());
+        res.body() = j.dump() + "\n";
+        res.prepare_payload();
+        if (req.method() == http::verb::head) {
+            http::response<http::empty_body> head{http::status::ok, req.version()};
+            head.set(http::field::content_type, "application/json");
+            head.content_length(res.body().size());
+            head.keep_alive(req.keep_alive());
+            auto [wec, wn] = co_await http::async_write(stream, head, nothrow);
+            if (wec)
+                break;
+        } else {
+            auto [wec, wn] = co_await http::async_write(stream, res, nothrow);
+            if (wec)
+                break;
+        }
+        if (!req.keep_alive())
+            break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const options& opt)
+{
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+        if (ec)
+            continue;
+        asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), opt), asio::detached);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    options opt;
+    std::string bind = "127.0.0.1";
+    unsigned port = 8080;
+    unsigned threads = 1;
+    po::options_description desc("sluice-echo: echo backend for the quickstart, tests and benchmarks\n\nOptions");
+    desc.add_options()("help,h", "show this help")("port", po::value(&port)->default_value(port), "port (0: any)")(
+        "bind", po::value(&bind)->default_value(bind), "address")(
+        "service", po::value(&opt.service)->default_value(opt.service), "service name to report")(
+        "pod", po::value(&opt.pod), "pod name to report (default: service-port)")(
+        "threads", po::value(&threads)->default_value(threads), "threads");
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, desc), vm);
+        po::notify(vm);
+    } catch (const std::exception& e) {
+        std::cerr << "sluice-echo: " << e.what() << "\n" << desc << "\n";
+        return 2;
+    }
+    if (vm.count("help")) {
+        std::cout << desc << "\n";
+        return 0;
+    }
+    asio::io_context io{static_cast<int>(threads)};
+    tcp::endpoint ep(asio::ip::make_address(bind), static_cast<uint16_t>(port));
+    tcp::acceptor acceptor(io);
+    acceptor.open(ep.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    acceptor.bind(ep);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+    unsigned actual = acceptor.local_endpoint().port();
+    if (opt.pod.empty())
+        opt.pod = opt.service + "-" + std::to_string(actual);
+    std::cerr << "sluice-echo: listening on " << bind << ":" << actual << " as service " << opt.service << "\n"
+              << std::flush;
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const beast::error_code&, int) { io.stop(); });
+    asio::co_spawn(io, accept_loop(acceptor, opt), asio::detached);
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i)
+        pool.emplace_back([&] { io.run(); });
+    io.run();
+    for (auto& t : pool)
+        t.join();
+    return 0;
+}

@@ -1,0 +1,160 @@
+// sluice: Kubernetes ingress controller and reverse proxy.
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/program_options.hpp>
+
+#include "controller/controller.hpp"
+#include "controller/log.hpp"
+#include "controller/snapshot_json.hpp"
+#include "controller/status_server.hpp"
+#include "proxy/proxy_server.hpp"
+
+namespace po = boost::program_options;
+namespace asio = boost::asio;
+
+namespace {
+
+std::string metrics_text(const sluice::controller& ctl, const sluice::proxy_server& proxy)
+{
+    auto t = proxy.totals();
+    const auto& s = ctl.stats();
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+               std::to_string(value) + "\n";
+    };
+    metric("nginx_ingress_controller_config_last_reload_successful", "gauge",
+           "Whether the last configuration change was applied (always a swap, never a reload).",
+           s.last_build_ok ? 1 : 0);
+    metric("sluice_snapshot_generation", "gauge", "Generation of the routing snapshot being served.", s.generation);
+    metric("sluice_snapshot_swaps_total", "counter", "Routing snapshots published to the workers.", s.swaps);
+    metric("sluice_snapshot_build_seconds", "gauge", "Time the last snapshot took to build.",
+           static_cast<double>(s.last_build.count()) / 1e6);
+    metric("sluice_requests_total", "counter", "Requests whose header was read.", t.requests);
+    metric("sluice_connections_accepted_total", "counter", "Client connections accepted.", t.connections_accepted);
+    metric("sluice_connections_active", "gauge", "Client connections open.", t.connections_open);
+    metric("sluice_upstream_connects_total", "counter", "New upstream connections.", t.upstream_connects);
+    metric("sluice_upstream_reuses_total", "counter", "Requests sent on a pooled upstream connection.",
+           t.upstream_reuses);
+    return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    std::string manifests, kubeconfig, bind = "0.0.0.0", ingress_class = "nginx",
+                                       controller_class = "k8s.io/ingress-nginx", watch_namespace,
+                                       annotations_prefix = "nginx.ingress.kubernetes.io", configmap,
+                                       default_ssl_certificate;
+    unsigned http_port = 80, https_port = 443, status_port = 10254, workers = std::thread::hardware_concurrency();
+    int verbosity = 2;
+    bool watch_without_class = false;
+
+    po::options_description desc("sluice: Kubernetes ingress controller and reverse proxy\n\nOptions");
+    desc.add_options()
+        ("help,h", "show this help")
+        ("manifests", po::value(&manifests), "serve the manifests (*.yaml, *.yml, *.json) below DIR, watched live")
+        ("kubeconfig", po::value(&kubeconfig), "watch the cluster of this kubeconfig (not yet supported)")
+        ("bind", po::value(&bind)->default_value(bind), "address to listen on")
+        ("http-port", po::value(&http_port)->default_value(http_port), "HTTP port (0: any free port)")
+        ("https-port", po::value(&https_port)->default_value(https_port), "HTTPS port (TLS not yet supported)")
+        ("status-port", po::value(&status_port)->default_value(status_port),
+         "port of /healthz, /readyz, /metrics, /debug/config (0: any free port)")
+        ("workers", po::value(&workers)->default_value(workers), "proxy worker threads")
+        ("ingress-class", po::value(&ingress_class)->default_value(ingress_class),
+         "value of the kubernetes.io/ingress.class annotation to serve")
+        ("controller-class", po::value(&controller_class)->default_value(controller_class),
+         "spec.controller of the IngressClasses to serve")
+        ("watch-ingress-without-class", po::bool_switch(&watch_without_class), "also serve Ingresses with no class")
+        ("watch-namespace", po::value(&watch_namespace), "serve only Ingresses of this namespace")
+        ("annotations-prefix", po::value(&annotations_prefix)->default_value(annotations_prefix),
+         "prefix of the annotations to read")
+        ("configmap", po::value(&configmap), "NAMESPACE/NAME of the ConfigMap with global settings")
+        ("default-ssl-certificate", po::value(&default_ssl_certificate),
+         "NAMESPACE/NAME of the default TLS Secret (TLS not yet supported)")
+        ("v,v", po::value(&verbosity)->default_value(verbosity), "log level: 0 errors, 1 warnings, 2 info, 3 debug");
+
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, desc), vm);
+        po::notify(vm);
+    } catch (const std::exception& e) {
+        std::cerr << "sluice: " << e.what() << "\n" << desc << "\n";
+        return 2;
+    }
+    if (vm.count("help")) {
+        std::cout << desc << "\n";
+        return 0;
+    }
+    sluice::set_log_level(static_cast<sluice::log_level>(std::clamp(verbosity, 0, 3)));
+    if (!kubeconfig.empty() || manifests.empty()) {
+        std::cerr << "sluice: the Kubernetes API source (--kubeconfig, or in-cluster configuration when "
+                     "--manifests is not given) is not yet supported; use --manifests DIR\n";
+        return 2;
+    }
+    if (!std::filesystem::is_directory(manifests)) {
+        std::cerr << "sluice: --manifests " << manifests << ": not a directory\n";
+        return 2;
+    }
+    if (http_port > 65535 || status_port > 65535) {
+        std::cerr << "sluice: ports must be between 0 and 65535\n";
+        return 2;
+    }
+    if (!default_ssl_certificate.empty() || vm["https-port"].defaulted() == false)
+        sluice::log_warning("TLS is not yet supported: --https-port and --default-ssl-certificate are ignored");
+    if (workers == 0)
+        workers = 1;
+
+    sluice::builder_options options;
+    options.ingress_class = ingress_class;
+    options.controller_class = controller_class;
+    options.watch_ingress_without_class = watch_without_class;
+    options.watch_namespace = watch_namespace;
+    options.configmap = configmap;
+
+    try {
+        asio::io_context control_io{1};
+        sluice::controller ctl(control_io, manifests, options);
+        auto first = ctl.initial_sync();
+
+        sluice::listen_options listen;
+        listen.bind_address = bind;
+        listen.http_port = static_cast<uint16_t>(http_port);
+        listen.workers = workers;
+        sluice::proxy_server proxy(listen, first);
+
+        sluice::status_server status(
+            control_io, bind, static_cast<uint16_t>(status_port),
+            sluice::status_handlers{
+                [&] { return ctl.ready(); },
+                [&] { return metrics_text(ctl, proxy); },
+                [&] { return sluice::snapshot_to_json(*ctl.current()).dump(2) + "\n"; },
+            });
+
+        ctl.watch([&proxy](std::shared_ptr<const sluice::route_snapshot> snap) { proxy.publish(std::move(snap)); });
+        proxy.start();
+        sluice::log_info("serving http on " + proxy.bind_address() + ":" + std::to_string(proxy.http_port()) +
+                         " with " + std::to_string(workers) + " worker(s); status on " + bind + ":" +
+                         std::to_string(status.port()) + "; manifests from " + manifests);
+
+        asio::signal_set signals(control_io, SIGINT, SIGTERM);
+        signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+            if (ec)
+                return;
+            sluice::log_info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", stopping");
+            control_io.stop();
+        });
+        std::signal(SIGPIPE, SIG_IGN);
+        control_io.run();
+        proxy.stop();
+    } catch (const std::exception& e) {
+        std::cerr << "sluice: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

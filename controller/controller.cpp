@@ -1,0 +1,64 @@
+#include "controller/controller.hpp"
+
+#include "controller/log.hpp"
+
+namespace sluice {
+
+controller::controller(boost::asio::io_context& io, std::filesystem::path manifests, builder_options options)
+    : io_(io),
+      options_(std::move(options)),
+      source_(io, std::move(manifests), [this](std::vector<object_change> changes) { on_changes(std::move(changes)); })
+{
+}
+
+std::shared_ptr<const route_snapshot> controller::initial_sync()
+{
+    source_.initial_sync();
+    if (!current_)
+        rebuild();
+    ready_ = true;
+    return current_;
+}
+
+void controller::watch(publisher publish)
+{
+    publish_ = std::move(publish);
+    source_.watch();
+}
+
+void controller::on_changes(std::vector<object_change> changes)
+{
+    for (const auto& c : changes)
+        store_.apply(c);
+    rebuild();
+}
+
+void controller::rebuild()
+{
+    auto start = std::chrono::steady_clock::now();
+    auto snap = build_snapshot(store_, options_, stats_.generation + 1);
+    snap->diagnostics.insert(snap->diagnostics.end(), source_.diagnostics().begin(), source_.diagnostics().end());
+    // Each diagnostic is logged when it first appears, not on every rebuild.
+    std::set<std::string> now;
+    for (const auto& d : snap->diagnostics) {
+        std::string line = d.str();
+        if (!logged_diagnostics_.contains(line) && !line.empty())
+            log_warning(line);
+        now.insert(std::move(line));
+    }
+    logged_diagnostics_ = std::move(now);
+    stats_.generation = snap->generation;
+    stats_.last_build =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    current_ = std::move(snap);
+    if (publish_) {
+        publish_(current_);
+        ++stats_.swaps;
+    }
+    log_info("routing snapshot " + std::to_string(stats_.generation) + " built in " +
+             std::to_string(stats_.last_build.count()) + "us: " + std::to_string(current_->exact_hosts.size() + current_->wildcard_hosts.size()) +
+             " host(s), " + std::to_string(current_->backends.size()) + " backend(s), " +
+             std::to_string(current_->diagnostics.size()) + " diagnostic(s)");
+}
+
+}  // namespace sluice

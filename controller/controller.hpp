@@ -1,0 +1,55 @@
+#pragma once
+// Source → store → model builder → publish. Runs on one io_context (the control thread).
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "controller/manifest_source.hpp"
+#include "controller/model_builder.hpp"
+#include "controller/object_store.hpp"
+
+namespace sluice {
+
+struct controller_stats {
+    uint64_t generation = 0;
+    uint64_t swaps = 0;
+    std::chrono::microseconds last_build{0};
+    bool last_build_ok = true;
+};
+
+class controller {
+public:
+    using publisher = std::function<void(std::shared_ptr<const route_snapshot>)>;
+
+    controller(boost::asio::io_context& io, std::filesystem::path manifests, builder_options options);
+
+    // Reads every object once and builds the first snapshot (synchronously).
+    std::shared_ptr<const route_snapshot> initial_sync();
+    // From now on every change builds and publishes a new snapshot.
+    void watch(publisher publish);
+
+    std::shared_ptr<const route_snapshot> current() const { return current_; }
+    bool ready() const { return ready_; }
+    const controller_stats& stats() const { return stats_; }
+
+private:
+    void on_changes(std::vector<object_change> changes);
+    void rebuild();
+
+    boost::asio::io_context& io_;
+    builder_options options_;
+    object_store store_;
+    manifest_source source_;
+    publisher publish_;
+    std::shared_ptr<const route_snapshot> current_;
+    std::set<std::string> logged_diagnostics_;
+    controller_stats stats_;
+    bool ready_ = false;
+};
+
+}  // namespace sluice

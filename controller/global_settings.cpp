@@ -1,0 +1,155 @@
+#include "controller/global_settings.hpp"
+
+#include <charconv>
+#include <functional>
+
+namespace sluice {
+namespace {
+
+std::string_view trim(std::string_view s)
+{
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
+    return s;
+}
+
+std::optional<uint64_t> parse_uint(std::string_view s)
+{
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || s.empty())
+        return std::nullopt;
+    return v;
+}
+
+std::optional<bool> parse_bool(std::string_view s)
+{
+    if (s == "true" || s == "True" || s == "TRUE")
+        return true;
+    if (s == "false" || s == "False" || s == "FALSE")
+        return false;
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<uint64_t> parse_nginx_size(std::string_view s)
+{
+    s = trim(s);
+    if (s.empty())
+        return std::nullopt;
+    uint64_t mult = 1;
+    switch (s.back()) {
+    case 'k': case 'K': mult = 1024; break;
+    case 'm': case 'M': mult = 1024 * 1024; break;
+    case 'g': case 'G': mult = 1024ull * 1024 * 1024; break;
+    default: break;
+    }
+    if (mult != 1)
+        s.remove_suffix(1);
+    auto v = parse_uint(s);
+    if (!v || *v > UINT64_MAX / mult)
+        return std::nullopt;
+    return *v * mult;
+}
+
+std::optional<std::chrono::milliseconds> parse_nginx_time(std::string_view s)
+{
+    s = trim(s);
+    if (s.empty())
+        return std::nullopt;
+    uint64_t mult = 1000;
+    if (s.size() > 2 && s.substr(s.size() - 2) == "ms") {
+        mult = 1;
+        s.remove_suffix(2);
+    } else {
+        switch (s.back()) {
+        case 's': mult = 1000; s.remove_suffix(1); break;
+        case 'm': mult = 60'000; s.remove_suffix(1); break;
+        case 'h': mult = 3'600'000; s.remove_suffix(1); break;
+        default: break;
+        }
+    }
+    auto v = parse_uint(s);
+    if (!v || *v > (uint64_t{1} << 40) / mult)
+        return std::nullopt;
+    return std::chrono::milliseconds(*v * mult);
+}
+
+void apply_configmap(const std::map<std::string, std::string>& data, const std::string& configmap_name,
+                     global_settings& settings, location_policy& loc, std::vector<diagnostic>& diagnostics)
+{
+    using setter = std::function<bool(std::string_view)>;
+    auto time_into = [](std::chrono::milliseconds& out) {
+        return setter([&out](std::string_view v) {
+            auto t = parse_nginx_time(v);
+            if (t)
+                out = *t;
+            return t.has_value();
+        });
+    };
+    auto count_into = [](uint32_t& out) {
+        return setter([&out](std::string_view v) {
+            auto n = parse_uint(trim(v));
+            if (!n || *n > UINT32_MAX)
+                return false;
+            out = static_cast<uint32_t>(*n);
+            return true;
+        });
+    };
+    const std::map<std::string_view, setter> keys = {
+        {"proxy-connect-timeout", time_into(loc.connect_timeout)},
+        {"proxy-read-timeout", time_into(loc.read_timeout)},
+        {"proxy-send-timeout", time_into(loc.send_timeout)},
+        {"proxy-body-size",
+         [&](std::string_view v) {
+             auto n = parse_nginx_size(v);
+             if (n)
+                 loc.max_body_size = *n;
+             return n.has_value();
+         }},
+        {"proxy-next-upstream-tries", count_into(loc.next_upstream_tries)},
+        {"client-header-timeout", time_into(settings.client_header_timeout)},
+        {"client-body-timeout", time_into(settings.client_body_timeout)},
+        {"keep-alive", time_into(settings.keepalive_timeout)},
+        {"keep-alive-requests", count_into(settings.keepalive_requests)},
+        {"upstream-keepalive-connections", count_into(settings.upstream_keepalive_connections)},
+        {"upstream-keepalive-timeout", time_into(settings.upstream_keepalive_timeout)},
+        {"upstream-keepalive-requests", count_into(settings.upstream_keepalive_requests)},
+        {"large-client-header-buffers",
+         [&](std::string_view v) {
+             // "<number> <size>": the total header budget is number × size.
+             v = trim(v);
+             auto space = v.find(' ');
+             if (space == std::string_view::npos)
+                 return false;
+             auto n = parse_uint(v.substr(0, space));
+             auto size = parse_nginx_size(v.substr(space + 1));
+             if (!n || !size || *n == 0 || *size == 0 || *n * *size > 16 * 1024 * 1024)
+                 return false;
+             settings.header_limit = static_cast<uint32_t>(*n * *size);
+             return true;
+         }},
+        {"generate-request-id",
+         [&](std::string_view v) {
+             auto b = parse_bool(trim(v));
+             if (b)
+                 settings.generate_request_id = *b;
+             return b.has_value();
+         }},
+    };
+    for (const auto& [key, value] : data) {
+        auto it = keys.find(key);
+        if (it == keys.end()) {
+            diagnostics.push_back({"ConfigMap " + configmap_name, "data." + key, "not supported by sluice; ignored"});
+            continue;
+        }
+        if (!it->second(value))
+            diagnostics.push_back(
+                {"ConfigMap " + configmap_name, "data." + key, "invalid value \"" + value + "\"; default kept"});
+    }
+}
+
+}  // namespace sluice

@@ -1,0 +1,78 @@
+#include "controller/object_store.hpp"
+
+#include "controller/log.hpp"
+
+namespace sluice {
+
+std::string object_key::str() const
+{
+    std::string s(k8s::kind_name(kind));
+    s += ' ';
+    if (!ns.empty()) {
+        s += ns;
+        s += '/';
+    }
+    s += name;
+    return s;
+}
+
+bool object_store::identify(const nlohmann::json& object, object_key& key, std::string& error)
+{
+    if (!object.is_object()) {
+        error = "a manifest must be a map";
+        return false;
+    }
+    auto kind_it = object.find("kind");
+    if (kind_it == object.end() || !kind_it->is_string()) {
+        error = "kind is missing";
+        return false;
+    }
+    auto kind = k8s::kind_from_name(kind_it->get<std::string>());
+    if (!kind) {
+        error = "kind " + kind_it->get<std::string>() + " is not one sluice reads";
+        return false;
+    }
+    key.kind = *kind;
+    key.ns.clear();
+    key.name.clear();
+    auto md = object.find("metadata");
+    if (md != object.end() && md->is_object()) {
+        if (auto n = md->find("name"); n != md->end() && n->is_string())
+            key.name = n->get<std::string>();
+        if (auto ns = md->find("namespace"); ns != md->end() && ns->is_string())
+            key.ns = ns->get<std::string>();
+    }
+    if (key.name.empty()) {
+        error = std::string(k8s::kind_name(*kind)) + ": metadata.name is missing";
+        return false;
+    }
+    if (k8s::is_namespaced(*kind)) {
+        if (key.ns.empty())
+            key.ns = "default";
+    } else {
+        key.ns.clear();
+    }
+    return true;
+}
+
+void object_store::apply(const object_change& change)
+{
+    if (!change.object) {
+        objects_.erase(change.key);
+        diagnostics_.erase(change.key);
+        return;
+    }
+    try {
+        k8s::any_object decoded = k8s::decode(change.key.kind, *change.object);
+        objects_.insert_or_assign(change.key, stored_object{std::move(decoded), change.origin});
+        diagnostics_.erase(change.key);
+    } catch (const k8s::decode_error& e) {
+        bool kept = objects_.contains(change.key);
+        diagnostic d{change.key.str() + " (" + change.origin + ")", e.field,
+                     std::string(e.what()) + (kept ? "; keeping the last valid version" : "; object ignored")};
+        log_warning(d.str());
+        diagnostics_.insert_or_assign(change.key, std::move(d));
+    }
+}
+
+}  // namespace sluice

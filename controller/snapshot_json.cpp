@@ -1,0 +1,87 @@
+#include "controller/snapshot_json.hpp"
+
+#include <algorithm>
+
+namespace sluice {
+namespace {
+
+using json = nlohmann::json;
+
+json location_json(const route_snapshot& snap, const location& loc)
+{
+    json j{{"path", loc.path},
+           {"pathType", loc.match == path_match::exact ? "Exact" : "Prefix"},
+           {"ingress", loc.ingress},
+           {"backend", loc.backend == no_backend ? json("default (404)") : json(snap.backends[loc.backend].key)},
+           {"connectTimeoutMs", loc.policy.connect_timeout.count()},
+           {"sendTimeoutMs", loc.policy.send_timeout.count()},
+           {"readTimeoutMs", loc.policy.read_timeout.count()},
+           {"maxBodySize", loc.policy.max_body_size},
+           {"nextUpstreamTries", loc.policy.next_upstream_tries}};
+    return j;
+}
+
+json host_json(const route_snapshot& snap, const virtual_host& h)
+{
+    json locations = json::array();
+    std::vector<const location*> sorted;
+    for (const auto& l : h.locations)
+        sorted.push_back(&l);
+    std::sort(sorted.begin(), sorted.end(), [](const location* a, const location* b) {
+        return std::tie(a->path, a->match) < std::tie(b->path, b->match);
+    });
+    for (const location* l : sorted)
+        locations.push_back(location_json(snap, *l));
+    return json{{"host", h.name.empty() ? "_" : h.name},
+                {"locations", std::move(locations)},
+                {"fallback", location_json(snap, h.fallback)}};
+}
+
+}  // namespace
+
+json snapshot_to_json(const route_snapshot& snap)
+{
+    json hosts = json::array();
+    std::vector<const virtual_host*> all;
+    for (const auto& [k, h] : snap.exact_hosts)
+        all.push_back(&h);
+    for (const auto& [k, h] : snap.wildcard_hosts)
+        all.push_back(&h);
+    std::sort(all.begin(), all.end(), [](const virtual_host* a, const virtual_host* b) { return a->name < b->name; });
+    hosts.push_back(host_json(snap, snap.catch_all));
+    for (const virtual_host* h : all)
+        hosts.push_back(host_json(snap, *h));
+
+    json backends = json::array();
+    for (const auto& b : snap.backends) {
+        json eps = json::array();
+        for (const auto& ep : b.endpoints) {
+            std::string addr = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+            eps.push_back(addr + ":" + std::to_string(ep.port()));
+        }
+        const char* state = b.state == backend_state::ready          ? "ready"
+                            : b.state == backend_state::no_endpoints ? "no ready endpoints (503)"
+                                                                     : "service missing (503)";
+        backends.push_back(json{{"name", b.key}, {"state", state}, {"endpoints", std::move(eps)}});
+    }
+    json diags = json::array();
+    for (const auto& d : snap.diagnostics)
+        diags.push_back(json{{"object", d.object}, {"field", d.field}, {"message", d.message}});
+    const auto& s = snap.settings;
+    return json{{"generation", snap.generation},
+                {"settings",
+                 {{"clientHeaderTimeoutMs", s.client_header_timeout.count()},
+                  {"clientBodyTimeoutMs", s.client_body_timeout.count()},
+                  {"keepAliveTimeoutMs", s.keepalive_timeout.count()},
+                  {"keepAliveRequests", s.keepalive_requests},
+                  {"upstreamKeepaliveConnections", s.upstream_keepalive_connections},
+                  {"upstreamKeepaliveTimeoutMs", s.upstream_keepalive_timeout.count()},
+                  {"upstreamKeepaliveRequests", s.upstream_keepalive_requests},
+                  {"headerLimit", s.header_limit},
+                  {"generateRequestId", s.generate_request_id}}},
+                {"hosts", std::move(hosts)},
+                {"backends", std::move(backends)},
+                {"diagnostics", std::move(diags)}};
+}
+
+}  // namespace sluice

@@ -1,0 +1,451 @@
+#include "proxy/downstream_session.hpp"
+
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include "proxy/error_pages.hpp"
+#include "proxy/forward_headers.hpp"
+#include "proxy/path_normalize.hpp"
+#include "proxy/worker.hpp"
+
+namespace sluice {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr uint32_t upstream_header_limit = 64 * 1024;
+// A request body this small is read and dropped after a local answer, so that the connection
+// can stay open; a larger one closes it.
+constexpr uint64_t discard_body_limit = 64 * 1024;
+
+bool is_timeout(const error_code& ec) { return ec == beast::error::timeout; }
+
+struct session {
+    worker& w;
+    beast::tcp_stream client;
+    beast::flat_buffer client_buf;
+    beast::flat_buffer upstream_buf;
+    std::string client_ip;
+    std::string server_port;
+    std::string path;  // scratch: the normalised path of the current request
+};
+
+using request_parser = http::request_parser<http::buffer_body>;
+
+// Reads and drops a small remaining request body so that the connection can be reused.
+asio::awaitable<bool> discard_body(session& s, request_parser& parser, std::chrono::milliseconds timeout)
+{
+    if (parser.is_done())
+        co_return true;
+    auto length = parser.content_length_remaining();
+    if (!length || *length > discard_body_limit || parser.get()[http::field::expect].size())
+        co_return false;
+    char scratch[4096];
+    while (!parser.is_done()) {
+        parser.get().body().data = scratch;
+        parser.get().body().size = sizeof scratch;
+        s.client.expires_after(timeout);
+        auto [ec, n] = co_await http::async_read_some(s.client, s.client_buf, parser, nothrow);
+        if (ec && ec != http::error::need_buffer)
+            co_return false;
+    }
+    co_return true;
+}
+
+// Answers with a status sluice generates itself. Returns whether the connection stays open.
+asio::awaitable<bool> send_local(session& s, request_parser* parser, unsigned status, bool keep_alive, bool head,
+                                 std::chrono::milliseconds timeout)
+{
+    if (parser && !parser->is_done())
+        keep_alive = keep_alive && co_await discard_body(s, *parser, timeout);
+    std::string_view page = error_page(status);
+    http::response<http::empty_body> res{static_cast<http::status>(status), 11};
+    res.set(http::field::content_type, "text/html");
+    res.content_length(page.size());
+    res.keep_alive(keep_alive);
+    if (keep_alive && parser && parser->get().version() == 10)
+        res.set(http::field::connection, "keep-alive");
+    http::response_serializer<http::empty_body> sr{res};
+    s.client.expires_after(timeout);
+    auto [ec, n] = co_await http::async_write_header(s.client, sr, nothrow);
+    if (!ec && !head)
+        std::tie(ec, n) = co_await asio::async_write(s.client, asio::buffer(page.data(), page.size()), nothrow);
+    co_return !ec && keep_alive;
+}
+
+enum class attempt_outcome {
+    done,             // response relayed (fully or as far as the client let us)
+    retry,            // nothing reached the client and the request may go to another endpoint
+    retry_same,       // a reused connection was stale: try again on a fresh one
+    failed,           // answer with `status`
+    abort,            // close the client connection without an answer
+};
+
+struct attempt_result {
+    attempt_outcome outcome = attempt_outcome::failed;
+    unsigned status = 502;
+    bool keep_alive = false;
+};
+
+struct request_state {
+    const route_snapshot& snap;
+    const location& loc;
+    request_parser& parser;
+    bool head = false;
+    bool idempotent = false;
+    bool keep_alive = false;
+    bool expect_continue = false;
+    bool sent_continue = false;
+    bool body_started = false;  // some body bytes were taken from the client
+    uint64_t body_bytes = 0;
+    char* buf = nullptr;
+    size_t buf_size = 0;
+};
+
+// One try of one endpoint: connect (or reuse), send the request, relay the response.
+asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, const tcp::endpoint& ep, bool allow_reuse)
+{
+    const location_policy& policy = rs.loc.policy;
+    const global_settings& settings = rs.snap.settings;
+    auto& req = rs.parser.get();
+
+    std::optional<pooled_connection> pooled;
+    if (allow_reuse)
+        pooled = s.w.pool().take(ep, upstream_pool::clock::now(), settings.upstream_keepalive_timeout);
+    const bool reused = pooled.has_value();
+    uint32_t served_on_connection = reused ? pooled->requests : 0;
+    std::optional<beast::tcp_stream> stream;
+    if (reused) {
+        s.w.counters().upstream_reuses.fetch_add(1, std::memory_order_relaxed);
+        stream.emplace(std::move(pooled->socket));
+    } else {
+        stream.emplace(s.w.io());
+        stream->expires_after(policy.connect_timeout);
+        s.w.counters().upstream_connects.fetch_add(1, std::memory_order_relaxed);
+        auto [ec] = co_await stream->async_connect(ep, nothrow);
+        if (ec)
+            co_return attempt_result{attempt_outcome::retry, is_timeout(ec) ? 504u : 502u};
+        error_code ignored;  // Nagle only delays small writes; failing to disable it is harmless
+        stream->socket().set_option(tcp::no_delay(true), ignored);
+    }
+    beast::tcp_stream& up = *stream;
+    s.upstream_buf.clear();
+
+    // A failure before any response byte: retry when nothing irreplaceable was consumed.
+    auto early_failure = [&](const error_code& ec) {
+        unsigned status = is_timeout(ec) ? 504u : 502u;
+        if (rs.body_started)
+            return attempt_result{attempt_outcome::failed, status};
+        if (reused && !is_timeout(ec) && rs.idempotent)
+            return attempt_result{attempt_outcome::retry_same, status};
+        if (rs.idempotent)
+            return attempt_result{attempt_outcome::retry, status};
+        return attempt_result{attempt_outcome::failed, status};
+    };
+
+    // Request: header, then the body streamed from the client as it arrives.
+    http::request_serializer<http::buffer_body> sr{req};
+    do {
+        if (!rs.parser.is_done()) {
+            if (rs.expect_continue && !rs.sent_continue) {
+                static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+                s.client.expires_after(policy.send_timeout);
+                auto [ec, n] = co_await asio::async_write(s.client, asio::buffer(cont.data(), cont.size()), nothrow);
+                if (ec)
+                    co_return attempt_result{attempt_outcome::abort};
+                rs.sent_continue = true;
+            }
+            req.body().data = rs.buf;
+            req.body().size = rs.buf_size;
+            s.client.expires_after(settings.client_body_timeout);
+            auto [ec, n] = co_await http::async_read_some(s.client, s.client_buf, rs.parser, nothrow);
+            if (ec == http::error::need_buffer)
+                ec = {};
+            if (ec)
+                co_return attempt_result{ec == http::error::end_of_stream || ec == asio::error::eof ||
+                                                 ec == asio::error::connection_reset || is_timeout(ec)
+                                             ? attempt_outcome::abort
+                                             : attempt_outcome::failed,
+                                         400};
+            size_t got = rs.buf_size - req.body().size;
+            if (got == 0 && !rs.parser.is_done())
+                continue;
+            rs.body_started = rs.body_started || got > 0;
+            rs.body_bytes += got;
+            if (policy.max_body_size && rs.body_bytes > policy.max_body_size)
+                co_return attempt_result{attempt_outcome::failed, 413};
+            req.body().data = got ? rs.buf : nullptr;
+            req.body().size = got;
+            req.body().more = !rs.parser.is_done();
+        } else {
+            req.body().data = nullptr;
+            req.body().size = 0;
+            req.body().more = false;
+        }
+        up.expires_after(policy.send_timeout);
+        auto [ec, n] = co_await http::async_write(up, sr, nothrow);
+        if (ec == http::error::need_buffer)
+            ec = {};
+        if (ec)
+            co_return early_failure(ec);
+    } while (!sr.is_done());
+
+    // Response header; interim 1xx responses (other than 101) are dropped.
+    std::optional<http::response_parser<http::buffer_body>> rp;
+    for (;;) {
+        rp.emplace();
+        rp->header_limit(upstream_header_limit);
+        rp->body_limit(boost::none);
+        if (rs.head)
+            rp->skip(true);
+        up.expires_after(policy.read_timeout);
+        auto [ec, n] = co_await http::async_read_header(up, s.upstream_buf, *rp, nothrow);
+        if (ec) {
+            if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+                is_timeout(ec))
+                co_return early_failure(ec);
+            co_return attempt_result{attempt_outcome::failed, 502};  // malformed response
+        }
+        unsigned code = rp->get().result_int();
+        if (code < 100 || code >= 200 || code == 101)
+            break;
+    }
+
+    auto& res = rp->get();
+    prepare_downstream_response(res);
+    bool keep_alive = rs.keep_alive;
+    const bool client_11 = req.version() >= 11 || rs.parser.get().version() >= 11;
+    const bool has_body = !rp->is_done();
+    if (rp->chunked()) {
+        res.erase(http::field::content_length);
+        if (client_11) {
+            res.chunked(true);
+        } else {
+            keep_alive = false;
+        }
+    } else if (!rp->content_length() && has_body) {
+        // Close-delimited upstream body: chunk it for HTTP/1.1 clients, else end with the connection.
+        if (client_11)
+            res.chunked(true);
+        else
+            keep_alive = false;
+    }
+    res.version(11);
+    res.keep_alive(keep_alive);
+    if (keep_alive && !client_11)
+        res.set(http::field::connection, "keep-alive");
+
+    // Body: relayed chunk by chunk; the header goes out with the first chunk.
+    http::response_serializer<http::buffer_body> rsr{res};
+    bool header_sent = false;
+    do {
+        if (!rp->is_done()) {
+            res.body().data = rs.buf;
+            res.body().size = rs.buf_size;
+            up.expires_after(policy.read_timeout);
+            auto [ec, n] = co_await http::async_read_some(up, s.upstream_buf, *rp, nothrow);
+            if (ec == http::error::need_buffer)
+                ec = {};
+            if (ec) {
+                if (!header_sent)
+                    co_return attempt_result{attempt_outcome::failed, is_timeout(ec) ? 504u : 502u};
+                co_return attempt_result{attempt_outcome::abort};  // truncated: the client must see it
+            }
+            size_t got = rs.buf_size - res.body().size;
+            if (got == 0 && !rp->is_done())
+                continue;
+            res.body().data = got ? rs.buf : nullptr;
+            res.body().size = got;
+            res.body().more = !rp->is_done();
+        } else {
+            res.body().data = nullptr;
+            res.body().size = 0;
+            res.body().more = false;
+        }
+        s.client.expires_after(policy.send_timeout);
+        auto [ec, n] = co_await http::async_write(s.client, rsr, nothrow);
+        if (ec == http::error::need_buffer)
+            ec = {};
+        if (ec)
+            co_return attempt_result{attempt_outcome::abort};
+        header_sent = true;
+    } while (!rsr.is_done());
+
+    // The upstream connection goes back to the pool only after a clean, complete exchange.
+    ++served_on_connection;
+    if (rp->is_done() && rp->keep_alive() && s.upstream_buf.size() == 0 &&
+        served_on_connection < settings.upstream_keepalive_requests && settings.upstream_keepalive_connections > 0) {
+        up.expires_never();
+        s.w.pool().give_back(ep, pooled_connection{up.release_socket(), served_on_connection},
+                             settings.upstream_keepalive_connections);
+    }
+    co_return attempt_result{attempt_outcome::done, res.result_int(), keep_alive};
+}
+
+asio::awaitable<bool> forward(session& s, request_state& rs, std::string_view best_host)
+{
+    auto& req = rs.parser.get();
+    const backend& be = rs.snap.backends[rs.loc.backend];
+
+    char generated_id[32];
+    std::string_view request_id = req["X-Request-ID"];
+    std::string request_id_copy;
+    if (request_id.empty() && rs.snap.settings.generate_request_id) {
+        s.w.make_request_id(generated_id);
+        request_id = std::string_view(generated_id, sizeof generated_id);
+    } else {
+        request_id_copy = std::string(request_id);  // the field is rewritten below
+        request_id = request_id_copy;
+    }
+    std::string host_copy(best_host);
+    const bool chunked = rs.parser.chunked();
+    prepare_upstream_request(req, forward_context{s.client_ip, host_copy, s.server_port, "http", request_id});
+    if (chunked) {
+        req.erase(http::field::content_length);
+        req.chunked(true);
+    }
+
+    body_buffer buffer = s.w.take_buffer();
+    rs.buf = buffer->data();
+    rs.buf_size = buffer->size();
+    struct give_back {
+        worker& w;
+        body_buffer& b;
+        ~give_back() { w.return_buffer(std::move(b)); }
+    } returner{s.w, buffer};
+
+    std::vector<bool> tried(be.endpoints.size(), false);
+    const uint32_t max_tries = rs.loc.policy.next_upstream_tries ? rs.loc.policy.next_upstream_tries
+                                                                 : static_cast<uint32_t>(be.endpoints.size());
+    uint32_t tries = 0;
+    attempt_result last{attempt_outcome::failed, 502};
+    size_t index = SIZE_MAX;
+    bool fresh_only = false;
+    while (tries < max_tries) {
+        if (index == SIZE_MAX || last.outcome != attempt_outcome::retry_same) {
+            index = s.w.pick_endpoint(rs.snap, rs.loc.backend, tried);
+            if (index == SIZE_MAX)
+                break;
+            tried[index] = true;
+            ++tries;
+            fresh_only = false;
+        }
+        last = co_await try_endpoint(s, rs, be.endpoints[index], !fresh_only);
+        switch (last.outcome) {
+        case attempt_outcome::done:
+            co_return last.keep_alive;
+        case attempt_outcome::abort:
+            co_return false;
+        case attempt_outcome::retry_same:
+            // Only once per endpoint: a second stale failure is a real failure.
+            if (fresh_only)
+                last.outcome = attempt_outcome::retry;
+            fresh_only = true;
+            continue;
+        case attempt_outcome::retry:
+            continue;
+        case attempt_outcome::failed:
+            break;
+        }
+        break;
+    }
+    // The client's body may be half read when the answer is an error: do not reuse the connection.
+    bool keep = rs.keep_alive && rs.parser.is_done() && last.status != 413 && last.status != 400;
+    co_return co_await send_local(s, &rs.parser, last.status, keep, rs.head, rs.loc.policy.send_timeout);
+}
+
+asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool last_allowed)
+{
+    // The request keeps this snapshot until it ends, whatever is published meanwhile.
+    std::shared_ptr<const route_snapshot> snap = s.w.snapshot();
+    auto& req = parser.get();
+    const bool head = req.method() == http::verb::head;
+    const bool keep_alive = req.keep_alive() && !last_allowed;
+    const auto send_timeout = snap->catch_all.fallback.policy.send_timeout;
+    s.w.counters().requests.fetch_add(1, std::memory_order_relaxed);
+
+    request_target target;
+    if (!split_request_target(req.target(), target) || !normalize_path(target.path, s.path))
+        co_return co_await send_local(s, &parser, 400, false, head, send_timeout);
+    if (req.count(http::field::host) > 1 || (req.version() >= 11 && target.authority.empty() && req.count(http::field::host) == 0))
+        co_return co_await send_local(s, &parser, 400, false, head, send_timeout);
+    std::string_view host_header = req[http::field::host];
+    std::string_view route_host = target.authority.empty() ? host_header : target.authority;
+
+    route_match m = match_route(*snap, route_host, s.path);
+    const location& loc = *m.loc;
+    if (loc.policy.max_body_size) {
+        if (auto length = parser.content_length(); length && *length > loc.policy.max_body_size)
+            co_return co_await send_local(s, &parser, 413, false, head, loc.policy.send_timeout);
+    }
+    if (loc.backend == no_backend)
+        co_return co_await send_local(s, &parser, 404, keep_alive, head, loc.policy.send_timeout);
+    if (snap->backends[loc.backend].state != backend_state::ready)
+        co_return co_await send_local(s, &parser, 503, keep_alive, head, loc.policy.send_timeout);
+
+    std::string_view expect = req[http::field::expect];
+    request_state rs{*snap, loc, parser};
+    rs.head = head;
+    rs.idempotent = is_idempotent(req.method());
+    rs.keep_alive = keep_alive;
+    rs.expect_continue = req.version() >= 11 && beast::iequals(expect, "100-continue");
+    std::string_view best_host = route_host.empty() ? std::string_view(m.host->name) : route_host;
+    co_return co_await forward(s, rs, best_host);
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
+{
+    error_code ec;
+    auto remote = socket.remote_endpoint(ec);
+    auto local = socket.local_endpoint(ec);
+    socket.set_option(tcp::no_delay(true), ec);  // failure only costs latency
+    session s{w, beast::tcp_stream(std::move(socket))};
+    s.client_ip = remote.address().to_string();
+    s.server_port = std::to_string(local.port());
+    w.counters().connections_open.fetch_add(1, std::memory_order_relaxed);
+
+    for (uint32_t served = 0;; ++served) {
+        // Settings for reading the next header come from the current snapshot; the request
+        // itself pins the snapshot once its header is in.
+        const global_settings& settings = w.snapshot()->settings;
+        const uint32_t header_limit = settings.header_limit;
+        const uint32_t keepalive_requests = settings.keepalive_requests;
+        request_parser parser;
+        parser.header_limit(header_limit);
+        parser.body_limit(boost::none);
+        s.client.expires_after(served == 0 ? settings.client_header_timeout : settings.keepalive_timeout);
+        auto [rec, n] = co_await http::async_read_header(s.client, s.client_buf, parser, nothrow);
+        if (rec) {
+            if (rec == http::error::header_limit) {
+                co_await send_local(s, nullptr, 431, false, false, std::chrono::seconds(5));
+            } else if (rec.category() == http::make_error_code(http::error::bad_method).category() &&
+                       rec != http::error::end_of_stream && rec != http::error::partial_message) {
+                co_await send_local(s, nullptr, 400, false, false, std::chrono::seconds(5));
+            }
+            break;
+        }
+        bool keep = co_await handle_request(s, parser, served + 1 >= keepalive_requests);
+        if (!keep)
+            break;
+        if (s.client_buf.size() == 0 && s.client_buf.capacity() > 16 * 1024)
+            s.client_buf.shrink_to_fit();
+    }
+    w.counters().connections_open.fetch_sub(1, std::memory_order_relaxed);
+    s.client.socket().shutdown(tcp::socket::shutdown_send, ec);  // the peer may already be gone
+    s.client.close();
+}
+
+}  // namespace sluice

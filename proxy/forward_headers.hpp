@@ -1,0 +1,33 @@
+#pragma once
+// Header rewriting between client and upstream, as ingress-nginx's location template does it.
+#include <string_view>
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+
+namespace sluice {
+
+struct forward_context {
+    std::string_view client_ip;    // $remote_addr
+    std::string_view best_host;    // $best_http_host: the Host header as sent, or the matched host
+    std::string_view server_port;  // $pass_port
+    std::string_view scheme;       // $pass_access_scheme
+    std::string_view request_id;   // $req_id: the client's X-Request-ID, else a generated one
+};
+
+// Removes the hop-by-hop fields of a message: Connection and every field it names, Keep-Alive,
+// Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade.
+void remove_hop_by_hop(boost::beast::http::fields& fields);
+
+// Turns the client's request header into the upstream request header: hop-by-hop fields out,
+// Host, X-Request-ID, X-Real-IP, X-Forwarded-{For,Host,Port,Proto}, X-Scheme,
+// X-Original-Forwarded-For set, the httpoxy "Proxy" field dropped. HTTP/1.1 to the upstream.
+void prepare_upstream_request(boost::beast::http::request_header<>& req, const forward_context& ctx);
+
+// Turns the upstream's response header into the client's: hop-by-hop fields and nginx's
+// internal X-Accel-* fields out.
+void prepare_downstream_response(boost::beast::http::response_header<>& res);
+
+bool is_idempotent(boost::beast::http::verb method);
+
+}  // namespace sluice

@@ -1,0 +1,86 @@
+#include "proxy/proxy_server.hpp"
+
+#include <random>
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+
+namespace sluice {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+proxy_server::proxy_server(const listen_options& options, std::shared_ptr<const route_snapshot> initial)
+{
+    std::random_device entropy;
+    unsigned n = options.workers ? options.workers : 1;
+    auto address = asio::ip::make_address(options.bind_address);
+    uint16_t port = options.http_port;
+    std::vector<tcp::acceptor> acceptors;
+    for (unsigned i = 0; i < n; ++i) {
+        uint64_t seed = (uint64_t{entropy()} << 32) ^ entropy();
+        workers_.push_back(std::make_unique<worker>(i, seed));
+        worker& w = *workers_.back();
+        w.set_snapshot(initial);
+        tcp::acceptor acceptor(w.io());
+        tcp::endpoint ep(address, port);
+        acceptor.open(ep.protocol());
+        acceptor.set_option(tcp::acceptor::reuse_address(true));
+        acceptor.set_option(reuse_port(true));
+        if (address.is_v6())
+            acceptor.set_option(asio::ip::v6_only(false));
+        acceptor.bind(ep);
+        acceptor.listen(asio::socket_base::max_listen_connections);
+        // With port 0 the first listener picks the port and the others join it.
+        port = acceptor.local_endpoint().port();
+        acceptors.push_back(std::move(acceptor));
+    }
+    http_port_ = port;
+    bind_address_ = address.to_string();
+    for (unsigned i = 0; i < n; ++i)
+        workers_[i]->start(std::move(acceptors[i]), port);
+}
+
+proxy_server::~proxy_server()
+{
+    stop();
+}
+
+void proxy_server::start()
+{
+    for (auto& w : workers_)
+        threads_.emplace_back([wp = w.get()] { wp->io().run(); });
+}
+
+void proxy_server::publish(std::shared_ptr<const route_snapshot> snap)
+{
+    for (auto& w : workers_)
+        asio::post(w->io(), [wp = w.get(), snap] { wp->set_snapshot(snap); });
+}
+
+void proxy_server::stop()
+{
+    for (auto& w : workers_)
+        w->io().stop();
+    for (auto& t : threads_)
+        if (t.joinable())
+            t.join();
+    threads_.clear();
+}
+
+proxy_totals proxy_server::totals() const
+{
+    proxy_totals t;
+    for (const auto& w : workers_) {
+        const auto& c = w->counters();
+        t.requests += c.requests.load(std::memory_order_relaxed);
+        t.connections_accepted += c.connections_accepted.load(std::memory_order_relaxed);
+        t.connections_open += c.connections_open.load(std::memory_order_relaxed);
+        t.upstream_connects += c.upstream_connects.load(std::memory_order_relaxed);
+        t.upstream_reuses += c.upstream_reuses.load(std::memory_order_relaxed);
+    }
+    return t;
+}
+
+}  // namespace sluice

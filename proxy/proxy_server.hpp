@@ -1,0 +1,50 @@
+#pragma once
+// The data plane: N workers, each a thread with its own io_context and SO_REUSEPORT listener.
+// A new snapshot is handed to every worker by posting to its io_context; no lock on the
+// request path, and a request in flight keeps the snapshot it started with.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/route_snapshot.hpp"
+#include "proxy/worker.hpp"
+
+namespace sluice {
+
+struct listen_options {
+    std::string bind_address = "0.0.0.0";
+    uint16_t http_port = 80;  // 0: pick a free port (tests)
+    unsigned workers = 1;
+};
+
+struct proxy_totals {
+    uint64_t requests = 0;
+    uint64_t connections_accepted = 0;
+    int64_t connections_open = 0;
+    uint64_t upstream_connects = 0;
+    uint64_t upstream_reuses = 0;
+};
+
+class proxy_server {
+public:
+    // Binds the listeners (throws on failure: start-up errors are fatal).
+    proxy_server(const listen_options& options, std::shared_ptr<const route_snapshot> initial);
+    ~proxy_server();
+
+    uint16_t http_port() const { return http_port_; }
+    const std::string& bind_address() const { return bind_address_; }
+    void start();
+    void publish(std::shared_ptr<const route_snapshot> snap);
+    void stop();
+    proxy_totals totals() const;
+
+private:
+    std::vector<std::unique_ptr<worker>> workers_;
+    std::vector<std::thread> threads_;
+    uint16_t http_port_ = 0;
+    std::string bind_address_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,113 @@
+#include "proxy/route_snapshot.hpp"
+
+namespace sluice {
+
+std::string diagnostic::str() const
+{
+    std::string s = object;
+    if (!field.empty())
+        s += ": " + field;
+    s += ": " + message;
+    return s;
+}
+
+bool normalize_host(std::string_view in, std::string& out)
+{
+    out.clear();
+    if (!in.empty() && in.front() == '[') {
+        // IPv6 literal, "[::1]:80": keep the bracketed address.
+        auto close = in.find(']');
+        if (close == std::string_view::npos)
+            return false;
+        in = in.substr(0, close + 1);
+    } else if (auto colon = in.rfind(':'); colon != std::string_view::npos) {
+        in = in.substr(0, colon);
+    }
+    if (!in.empty() && in.back() == '.')
+        in.remove_suffix(1);
+    out.reserve(in.size());
+    for (char c : in) {
+        if (c >= 'A' && c <= 'Z')
+            c = static_cast<char>(c - 'A' + 'a');
+        else if (static_cast<unsigned char>(c) <= 0x20 || c == '/' || c == '\\' || c == 0x7f)
+            return false;
+        out.push_back(c);
+    }
+    return true;
+}
+
+const virtual_host& match_host(const route_snapshot& snap, std::string_view host_header)
+{
+    // Host names are at most 253 bytes; longer values cannot match anything.
+    char buf[256];
+    size_t n = 0;
+    std::string_view in = host_header;
+    if (!in.empty() && in.front() != '[') {
+        if (auto colon = in.rfind(':'); colon != std::string_view::npos)
+            in = in.substr(0, colon);
+    } else if (!in.empty()) {
+        auto close = in.find(']');
+        in = close == std::string_view::npos ? std::string_view() : in.substr(0, close + 1);
+    }
+    if (!in.empty() && in.back() == '.')
+        in.remove_suffix(1);
+    if (in.empty() || in.size() > sizeof buf)
+        return snap.catch_all;
+    for (char c : in)
+        buf[n++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    std::string_view host(buf, n);
+    if (auto it = snap.exact_hosts.find(host); it != snap.exact_hosts.end())
+        return it->second;
+    // "*.example.com" covers exactly one label in front of "example.com".
+    if (!snap.wildcard_hosts.empty()) {
+        auto dot = host.find('.');
+        if (dot != std::string_view::npos && dot > 0) {
+            if (auto it = snap.wildcard_hosts.find(host.substr(dot + 1)); it != snap.wildcard_hosts.end())
+                return it->second;
+        }
+    }
+    return snap.catch_all;
+}
+
+const location& match_path(const virtual_host& host, std::string_view path)
+{
+    if (!host.exact.empty()) {
+        if (auto it = host.exact.find(path); it != host.exact.end())
+            return host.locations[it->second];
+    }
+    if (!host.prefix.empty()) {
+        // Element-wise prefix match, longest first: "/a/b/c" tries "/a/b/c", "/a/b", "/a", "/".
+        std::string_view candidate = path;
+        while (candidate.size() > 1 && candidate.back() == '/')
+            candidate.remove_suffix(1);
+        for (;;) {
+            if (auto it = host.prefix.find(candidate); it != host.prefix.end())
+                return host.locations[it->second];
+            if (candidate.size() <= 1)
+                break;
+            auto slash = candidate.rfind('/');
+            if (slash == std::string_view::npos)
+                break;
+            candidate = candidate.substr(0, slash == 0 ? 1 : slash);
+            while (candidate.size() > 1 && candidate.back() == '/')
+                candidate.remove_suffix(1);
+        }
+    }
+    return host.fallback;
+}
+
+const location* add_location(virtual_host& host, location loc)
+{
+    auto& index = loc.match == path_match::exact ? host.exact : host.prefix;
+    if (loc.match == path_match::prefix) {
+        while (loc.path.size() > 1 && loc.path.back() == '/')
+            loc.path.pop_back();
+    }
+    if (auto it = index.find(loc.path); it != index.end())
+        return &host.locations[it->second];
+    index.emplace(loc.path, static_cast<uint32_t>(host.locations.size()));
+    host.locations.push_back(std::move(loc));
+    return nullptr;
+}
+
+}  // namespace sluice

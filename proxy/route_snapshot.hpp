@@ -1,0 +1,115 @@
+#pragma once
+// The routing snapshot: everything a request needs, immutable once built. A new snapshot is
+// published as a whole; a request keeps the one it started with until it ends.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+namespace sluice {
+
+struct string_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <class T>
+using string_map = std::unordered_map<std::string, T, string_hash, std::equal_to<>>;
+
+// Process-wide proxy settings, from the ConfigMap (ingress-nginx key names and defaults).
+struct global_settings {
+    std::chrono::milliseconds client_header_timeout{60'000};
+    std::chrono::milliseconds client_body_timeout{60'000};
+    std::chrono::milliseconds keepalive_timeout{75'000};
+    uint32_t keepalive_requests = 1000;
+    uint32_t upstream_keepalive_connections = 320;
+    std::chrono::milliseconds upstream_keepalive_timeout{60'000};
+    uint32_t upstream_keepalive_requests = 10000;
+    uint32_t header_limit = 4 * 8192;  // large-client-header-buffers "4 8k"
+    bool generate_request_id = true;
+};
+
+// Per-location behaviour compiled from annotations and ConfigMap defaults.
+struct location_policy {
+    std::chrono::milliseconds connect_timeout{5'000};
+    std::chrono::milliseconds send_timeout{60'000};
+    std::chrono::milliseconds read_timeout{60'000};
+    uint64_t max_body_size = 1024 * 1024;  // 0: unlimited (proxy-body-size "1m")
+    uint32_t next_upstream_tries = 3;       // 0: unlimited
+};
+
+enum class backend_state : uint8_t { ready, no_endpoints, service_missing };
+
+struct backend {
+    std::string key;  // "namespace/service:port", stable across snapshots
+    std::vector<boost::asio::ip::tcp::endpoint> endpoints;
+    backend_state state = backend_state::no_endpoints;
+};
+
+enum class path_match : uint8_t { exact, prefix };
+
+inline constexpr uint32_t no_backend = UINT32_MAX;
+
+struct location {
+    std::string path;  // as matched: Exact as written, Prefix without trailing slashes
+    path_match match = path_match::prefix;
+    uint32_t backend = no_backend;  // index into route_snapshot::backends; no_backend → 404
+    std::string ingress;            // "namespace/name" that defined it ("" for the default)
+    location_policy policy;
+};
+
+struct virtual_host {
+    std::string name;  // "" for the catch-all server, "*.example.com" for a wildcard
+    std::vector<location> locations;
+    string_map<uint32_t> exact;   // path → index into locations
+    string_map<uint32_t> prefix;  // prefix without trailing slashes → index
+    location fallback;            // "/" when nothing matches: the Ingress default backend or 404
+};
+
+struct diagnostic {
+    std::string object;  // "Ingress default/web", "file examples/a.yaml"
+    std::string field;   // may be empty
+    std::string message;
+    std::string str() const;
+};
+
+struct route_snapshot {
+    uint64_t generation = 0;
+    global_settings settings;
+    string_map<virtual_host> exact_hosts;     // lower-case host
+    string_map<virtual_host> wildcard_hosts;  // key: the suffix after "*."
+    virtual_host catch_all;
+    std::vector<backend> backends;
+    std::vector<diagnostic> diagnostics;
+};
+
+struct route_match {
+    const virtual_host* host = nullptr;
+    const location* loc = nullptr;
+};
+
+// Host header (any case, optional port, optional trailing dot) to its virtual host.
+const virtual_host& match_host(const route_snapshot& snap, std::string_view host_header);
+// Normalised request path to a location of `host`; never null (falls back to host.fallback).
+const location& match_path(const virtual_host& host, std::string_view path);
+
+inline route_match match_route(const route_snapshot& snap, std::string_view host_header, std::string_view path)
+{
+    const virtual_host& h = match_host(snap, host_header);
+    return {&h, &match_path(h, path)};
+}
+
+// Lower-cases and strips port and trailing dot; returns false for a malformed Host value.
+bool normalize_host(std::string_view in, std::string& out);
+
+// Adds a location to `host`, keeping the first one for a (path, match) pair: returns null, or
+// the location that was already there and keeps its place.
+const location* add_location(virtual_host& host, location loc);
+
+}  // namespace sluice

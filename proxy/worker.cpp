@@ -1,0 +1,123 @@
+#include "proxy/worker.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/as_tuple.hpp>
+
+#include "controller/log.hpp"
+#include "proxy/downstream_session.hpp"
+
+namespace sluice {
+
+namespace asio = boost::asio;
+
+worker::worker(unsigned index, uint64_t seed) : index_(index), random_(seed) {}
+
+void worker::set_snapshot(std::shared_ptr<const route_snapshot> snap)
+{
+    // Carry each backend's round-robin position over to the new snapshot by its stable key.
+    std::vector<uint32_t> cursors(snap->backends.size(), 0);
+    if (snapshot_) {
+        string_map<uint32_t> old;
+        for (size_t i = 0; i < snapshot_->backends.size() && i < cursors_.size(); ++i)
+            old.emplace(snapshot_->backends[i].key, cursors_[i]);
+        for (size_t i = 0; i < snap->backends.size(); ++i)
+            if (auto it = old.find(snap->backends[i].key); it != old.end())
+                cursors[i] = it->second;
+    }
+    cursors_ = std::move(cursors);
+    snapshot_ = std::move(snap);
+    counters_.snapshot_swaps.fetch_add(1, std::memory_order_relaxed);
+}
+
+size_t worker::pick_endpoint(const route_snapshot& snap, uint32_t backend_index, const std::vector<bool>& tried)
+{
+    const auto& eps = snap.backends[backend_index].endpoints;
+    size_t n = eps.size();
+    if (n == 0)
+        return SIZE_MAX;
+    uint32_t& cursor = &snap == snapshot_.get() ? cursors_[backend_index] : stale_cursor_;
+    for (size_t step = 0; step < n; ++step) {
+        size_t i = cursor++ % n;
+        if (i >= tried.size() || !tried[i])
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+void worker::make_request_id(char out[32])
+{
+    static constexpr char hex[] = "0123456789abcdef";
+    uint64_t a = random_();
+    uint64_t b = random_();
+    for (int i = 0; i < 16; ++i) {
+        out[i] = hex[(a >> (i * 4)) & 0xf];
+        out[16 + i] = hex[(b >> (i * 4)) & 0xf];
+    }
+}
+
+body_buffer worker::take_buffer()
+{
+    if (spare_buffers_.empty())
+        return std::make_unique<body_buffer::element_type>();
+    body_buffer b = std::move(spare_buffers_.back());
+    spare_buffers_.pop_back();
+    return b;
+}
+
+void worker::return_buffer(body_buffer buf)
+{
+    // Keep a few for the next requests; the rest go back to the allocator.
+    if (buf && spare_buffers_.size() < 64)
+        spare_buffers_.push_back(std::move(buf));
+}
+
+void worker::start(asio::ip::tcp::acceptor acceptor, uint16_t listen_port)
+{
+    listen_port_ = listen_port;
+    acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(std::move(acceptor));
+    asio::co_spawn(
+        io_,
+        [this]() -> asio::awaitable<void> {
+            for (;;) {
+                auto [ec, socket] = co_await acceptor_->async_accept(asio::as_tuple(asio::use_awaitable));
+                if (ec) {
+                    if (ec == asio::error::operation_aborted || !acceptor_->is_open())
+                        co_return;
+                    // EMFILE and friends: back off briefly rather than spin.
+                    log_warning("accept failed: " + ec.message());
+                    asio::steady_timer t(io_, std::chrono::milliseconds(50));
+                    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+                    continue;
+                }
+                counters_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+                asio::co_spawn(io_, serve_downstream(*this, std::move(socket)), asio::detached);
+            }
+        },
+        asio::detached);
+    schedule_sweep();
+}
+
+void worker::stop_accepting()
+{
+    if (acceptor_) {
+        boost::system::error_code ignored;  // closing a listener cannot fail in a way we could act on
+        acceptor_->close(ignored);
+    }
+    sweep_timer_.cancel();
+}
+
+void worker::schedule_sweep()
+{
+    sweep_timer_.expires_after(std::chrono::seconds(2));
+    sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec)
+            return;
+        if (snapshot_)
+            pool_.sweep(upstream_pool::clock::now(), snapshot_->settings.upstream_keepalive_timeout);
+        schedule_sweep();
+    });
+}
+
+}  // namespace sluice

@@ -1,0 +1,83 @@
+#pragma once
+// One proxy worker: an io_context run by one thread, its own SO_REUSEPORT listener, and all the
+// mutable state its requests touch (balancer cursors, upstream pool, buffers). Nothing here is
+// shared with another worker, so the request path takes no lock.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "proxy/route_snapshot.hpp"
+#include "proxy/upstream_pool.hpp"
+
+namespace sluice {
+
+// Counters written by one worker, read by the status server at scrape time.
+struct worker_counters {
+    std::atomic<uint64_t> requests{0};
+    std::atomic<uint64_t> connections_accepted{0};
+    std::atomic<int64_t> connections_open{0};
+    std::atomic<uint64_t> upstream_connects{0};
+    std::atomic<uint64_t> upstream_reuses{0};
+    std::atomic<uint64_t> snapshot_swaps{0};
+};
+
+// A fixed-size buffer lent to a request while it streams a body.
+using body_buffer = std::unique_ptr<std::array<char, 32 * 1024>>;
+
+class worker {
+public:
+    explicit worker(unsigned index, uint64_t seed);
+
+    boost::asio::io_context& io() { return io_; }
+    unsigned index() const { return index_; }
+
+    // Worker thread only.
+    const std::shared_ptr<const route_snapshot>& snapshot() const { return snapshot_; }
+    void set_snapshot(std::shared_ptr<const route_snapshot> snap);
+
+    // Round-robin over the endpoints of backend `backend_index` of `snap`, skipping endpoints
+    // in `tried` (entry i set: endpoint i already tried). Returns SIZE_MAX when all are. A
+    // request pinned to an older snapshot uses a shared cursor.
+    size_t pick_endpoint(const route_snapshot& snap, uint32_t backend_index, const std::vector<bool>& tried);
+
+    // 32 hex characters, as nginx's $request_id.
+    void make_request_id(char out[32]);
+
+    upstream_pool& pool() { return pool_; }
+    worker_counters& counters() { return counters_; }
+    const worker_counters& counters() const { return counters_; }
+
+    body_buffer take_buffer();
+    void return_buffer(body_buffer buf);
+
+    // Starts accepting on `acceptor` (already bound and listening) and the pool sweeper.
+    void start(boost::asio::ip::tcp::acceptor acceptor, uint16_t listen_port);
+    void stop_accepting();
+    uint16_t listen_port() const { return listen_port_; }
+
+private:
+    void schedule_sweep();
+
+    unsigned index_;
+    boost::asio::io_context io_{1};
+    std::shared_ptr<const route_snapshot> snapshot_;
+    std::vector<uint32_t> cursors_;  // per backend of snapshot_
+    uint32_t stale_cursor_ = 0;
+    upstream_pool pool_;
+    worker_counters counters_;
+    std::mt19937_64 random_;
+    std::vector<body_buffer> spare_buffers_;
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+    boost::asio::steady_timer sweep_timer_{io_};
+    uint16_t listen_port_ = 0;
+};
+
+}  // namespace sluice
