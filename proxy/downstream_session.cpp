@@ -255,7 +255,9 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
             res.body().size = rs.buf_size;
             up.expires_after(policy.read_timeout);
             auto [ec, n] = co_await http::async_read_some(up, s.upstream_buf, *rp, nothrow);
-            if (ec == http::error::need_buffer)
+            // need_buffer: our buffer is full. An error with the parser done is the close that
+            // ended a close-delimited body.
+            if (ec == http::error::need_buffer || (ec && rp->is_done()))
                 ec = {};
             if (ec) {
                 if (!header_sent)

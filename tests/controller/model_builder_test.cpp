@@ -1,0 +1,277 @@
+#include <gtest/gtest.h>
+
+#include "controller/model_builder.hpp"
+#include "controller/yaml_to_json.hpp"
+
+namespace sluice {
+namespace {
+
+// A store filled from YAML text, as the manifest source would fill it.
+object_store store_from(const std::string& yaml)
+{
+    object_store store;
+    for (auto& doc : parse_manifest_text(yaml, false)) {
+        object_key key;
+        std::string error;
+        if (!object_store::identify(doc.object, key, error))
+            throw std::runtime_error(error);
+        store.apply({key, doc.object, "test.yaml:" + std::to_string(doc.line)});
+    }
+    return store;
+}
+
+const char* class_and_service = R"(
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: nginx}
+spec: {controller: k8s.io/ingress-nginx}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  - {name: admin, port: 9000, targetPort: admin-port}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-abc, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports:
+- {name: http, port: 8080}
+- {name: admin, port: 9443}
+endpoints:
+- addresses: [10.0.0.2]
+  conditions: {ready: true}
+- addresses: [10.0.0.1]
+- addresses: [10.0.0.3]
+  conditions: {ready: false}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-def, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports:
+- {name: http, port: 8080}
+endpoints:
+- addresses: [10.0.1.1]
+)";
+
+std::string ingress(const std::string& name, const std::string& host, const std::string& port_field,
+                    const std::string& extra = "")
+{
+    return "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " + name + "\n" + extra +
+           "spec:\n  ingressClassName: nginx\n  rules:\n  - host: " + host +
+           "\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n"
+           "            name: web\n            port: {" + port_field + "}\n";
+}
+
+const backend& backend_for(const route_snapshot& snap, const std::string& host)
+{
+    const location& loc = *match_route(snap, host, "/").loc;
+    EXPECT_NE(loc.backend, no_backend) << host;
+    return snap.backends.at(loc.backend);
+}
+
+bool has_diagnostic(const route_snapshot& snap, const std::string& needle)
+{
+    for (const auto& d : snap.diagnostics)
+        if (d.str().find(needle) != std::string::npos)
+            return true;
+    return false;
+}
+
+TEST(model_builder, resolves_ready_endpoints_by_port_number_and_name)
+{
+    auto store = store_from(std::string(class_and_service) + ingress("by-number", "a.com", "number: 80") +
+                            ingress("by-name", "b.com", "name: admin"));
+    auto snap = build_snapshot(store, {}, 1);
+    const backend& a = backend_for(*snap, "a.com");
+    EXPECT_EQ(a.key, "default/web:80");
+    ASSERT_EQ(a.endpoints.size(), 3u);  // 10.0.0.3 is not ready
+    EXPECT_EQ(a.endpoints[0].address().to_string(), "10.0.0.1");
+    EXPECT_EQ(a.endpoints[0].port(), 8080);
+    EXPECT_EQ(a.endpoints[2].address().to_string(), "10.0.1.1");
+    const backend& b = backend_for(*snap, "b.com");
+    EXPECT_EQ(b.key, "default/web:admin");
+    ASSERT_EQ(b.endpoints.size(), 2u);
+    EXPECT_EQ(b.endpoints[0].port(), 9443);
+    EXPECT_TRUE(snap->diagnostics.empty()) << snap->diagnostics[0].str();
+}
+
+TEST(model_builder, missing_service_or_port_is_a_503_backend_with_a_diagnostic)
+{
+    auto store = store_from(std::string(class_and_service) + ingress("bad-port", "a.com", "number: 81") +
+                            "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: no-svc}\nspec:\n"
+                            "  ingressClassName: nginx\n  rules:\n  - host: c.com\n    http:\n      paths:\n"
+                            "      - {path: /, pathType: Prefix, backend: {service: {name: nope, port: {number: 80}}}}\n");
+    auto snap = build_snapshot(store, {}, 1);
+    EXPECT_EQ(backend_for(*snap, "a.com").state, backend_state::service_missing);
+    EXPECT_EQ(backend_for(*snap, "c.com").state, backend_state::service_missing);
+    EXPECT_TRUE(has_diagnostic(*snap, "Ingress default/bad-port: spec.rules[0].http.paths[0].backend.service.port: "
+                                      "Service default/web has no port 81"));
+    EXPECT_TRUE(has_diagnostic(*snap, "Service default/nope not found"));
+}
+
+TEST(model_builder, legacy_endpoints_when_there_is_no_slice)
+{
+    auto store = store_from(std::string(class_and_service) + R"(
+---
+apiVersion: v1
+kind: Service
+metadata: {name: old}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: old}
+subsets:
+- addresses: [{ip: 10.1.0.1}]
+  notReadyAddresses: [{ip: 10.1.0.2}]
+  ports: [{name: http, port: 8081}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: old}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: old.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: old, port: {number: 80}}}}]}
+)");
+    auto snap = build_snapshot(store, {}, 1);
+    const backend& b = backend_for(*snap, "old.com");
+    ASSERT_EQ(b.endpoints.size(), 1u);
+    EXPECT_EQ(b.endpoints[0].port(), 8081);
+}
+
+TEST(model_builder, ingress_class_selection)
+{
+    std::string objs = std::string(class_and_service) + ingress("named", "named.com", "number: 80");
+    std::string annotated = ingress("annotated", "annotated.com", "number: 80",
+                                    "  annotations: {kubernetes.io/ingress.class: nginx}\n");
+    annotated.replace(annotated.find("  ingressClassName: nginx\n"), 26, "");
+    std::string other_annotation = ingress("other-annotation", "other.com", "number: 80",
+                                           "  annotations: {kubernetes.io/ingress.class: traefik}\n");
+    other_annotation.replace(other_annotation.find("  ingressClassName: nginx\n"), 26, "");
+    std::string classless = ingress("classless", "classless.com", "number: 80");
+    classless.replace(classless.find("  ingressClassName: nginx\n"), 26, "");
+    std::string foreign = ingress("foreign", "foreign.com", "number: 80");
+    foreign.replace(foreign.find("ingressClassName: nginx"), 23, "ingressClassName: haproxy");
+    auto store = store_from(objs + annotated + other_annotation + classless + foreign);
+
+    auto served = [&](const route_snapshot& s, const char* host) {
+        return match_route(s, host, "/").loc->backend != no_backend;
+    };
+    auto snap = build_snapshot(store, {}, 1);
+    EXPECT_TRUE(served(*snap, "named.com"));
+    EXPECT_TRUE(served(*snap, "annotated.com"));
+    EXPECT_FALSE(served(*snap, "other.com"));
+    EXPECT_FALSE(served(*snap, "classless.com"));
+    EXPECT_FALSE(served(*snap, "foreign.com"));
+
+    builder_options without;
+    without.watch_ingress_without_class = true;
+    EXPECT_TRUE(served(*build_snapshot(store, without, 2), "classless.com"));
+
+    // An IngressClass marked default takes class-less Ingresses too.
+    auto store2 = store_from(objs + classless + R"(
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: nginx
+  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
+spec: {controller: k8s.io/ingress-nginx}
+)");
+    EXPECT_TRUE(served(*build_snapshot(store2, {}, 3), "classless.com"));
+
+    // A class named like ours but owned by another controller is reported.
+    auto store3 = store_from(std::string(class_and_service).replace(std::string(class_and_service).find("k8s.io/ingress-nginx"), 20, "example.com/other") +
+                             ingress("named", "named.com", "number: 80"));
+    auto snap3 = build_snapshot(store3, {}, 4);
+    EXPECT_FALSE(served(*snap3, "named.com"));
+    EXPECT_TRUE(has_diagnostic(*snap3, "IngressClass nginx does not exist or its spec.controller is not k8s.io/ingress-nginx"));
+}
+
+TEST(model_builder, watch_namespace_limits_ingresses)
+{
+    std::string other_ns = ingress("elsewhere", "elsewhere.com", "number: 80");
+    other_ns.replace(other_ns.find("  name: elsewhere\n"), 18, "  name: elsewhere\n  namespace: team\n");
+    auto store = store_from(std::string(class_and_service) + ingress("here", "here.com", "number: 80") + other_ns);
+    builder_options opts;
+    opts.watch_namespace = "default";
+    auto snap = build_snapshot(store, opts, 1);
+    EXPECT_NE(match_route(*snap, "here.com", "/").loc->backend, no_backend);
+    EXPECT_EQ(match_route(*snap, "elsewhere.com", "/").loc->backend, no_backend);
+}
+
+TEST(model_builder, conflicts_go_to_the_oldest_then_namespace_name)
+{
+    auto store = store_from(std::string(class_and_service) +
+                            ingress("b-old", "x.com", "number: 80", "  creationTimestamp: \"2020-01-01T00:00:00Z\"\n") +
+                            ingress("a-new", "x.com", "name: admin", "  creationTimestamp: \"2021-01-01T00:00:00Z\"\n"));
+    auto snap = build_snapshot(store, {}, 1);
+    EXPECT_EQ(backend_for(*snap, "x.com").key, "default/web:80");
+    EXPECT_TRUE(has_diagnostic(*snap, "Ingress default/a-new: spec.rules[0].http.paths[0]: Prefix path / on host x.com "
+                                      "is already served by Ingress default/b-old"));
+    // Same age: namespace/name order decides.
+    auto store2 = store_from(std::string(class_and_service) + ingress("b", "y.com", "number: 80") +
+                             ingress("a", "y.com", "name: admin"));
+    EXPECT_EQ(backend_for(*build_snapshot(store2, {}, 2), "y.com").key, "default/web:admin");
+}
+
+TEST(model_builder, invalid_host_and_relative_path_are_reported_and_skipped)
+{
+    auto store = store_from(std::string(class_and_service) + ingress("bad-host", "bad_host!.com", "number: 80") + R"(
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: rel}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: rel.com
+    http: {paths: [{path: nope, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+)");
+    auto snap = build_snapshot(store, {}, 1);
+    EXPECT_TRUE(has_diagnostic(*snap, "spec.rules[0].host: \"bad_host!.com\" is not a valid host name"));
+    EXPECT_TRUE(has_diagnostic(*snap, "spec.rules[0].http.paths[0].path: \"nope\" must start with '/'"));
+}
+
+TEST(model_builder, configmap_sets_location_defaults)
+{
+    auto store = store_from(std::string(class_and_service) + ingress("web", "a.com", "number: 80") + R"(
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, namespace: ingress}
+data: {proxy-read-timeout: "7", proxy-body-size: "0"}
+)");
+    builder_options opts;
+    opts.configmap = "ingress/cfg";
+    auto snap = build_snapshot(store, opts, 1);
+    const location& loc = *match_route(*snap, "a.com", "/").loc;
+    EXPECT_EQ(loc.policy.read_timeout, std::chrono::seconds(7));
+    EXPECT_EQ(loc.policy.max_body_size, 0u);
+}
+
+TEST(model_builder, decode_failure_keeps_the_last_valid_object)
+{
+    object_store store = store_from(std::string(class_and_service) + ingress("web", "a.com", "number: 80"));
+    auto bad = parse_manifest_text(ingress("web", "a.com", "number: 80").replace(
+                                       ingress("web", "a.com", "number: 80").find("Prefix"), 6, "Wrong"),
+                                   false)[0];
+    object_key key;
+    std::string error;
+    ASSERT_TRUE(object_store::identify(bad.object, key, error));
+    store.apply({key, bad.object, "edit.yaml:1"});
+    auto snap = build_snapshot(store, {}, 2);
+    EXPECT_NE(match_route(*snap, "a.com", "/").loc->backend, no_backend);
+    EXPECT_TRUE(has_diagnostic(*snap, "Ingress default/web (edit.yaml:1): spec.rules[0].http.paths[0].pathType"));
+    EXPECT_TRUE(has_diagnostic(*snap, "keeping the last valid version"));
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,66 @@
+#include <gtest/gtest.h>
+
+#include "controller/yaml_to_json.hpp"
+
+namespace sluice {
+namespace {
+
+TEST(yaml_to_json, multi_document_with_positions_and_types)
+{
+    auto docs = parse_manifest_text("a: 1\nb: \"2\"\nc: true\nd: 'x'\ne: ~\nf: 1.5\ng: 0x10\n---\n# comment only\n---\n"
+                                    "kind: Service\nlist: [1, two]\n",
+                                    false);
+    ASSERT_EQ(docs.size(), 2u);
+    EXPECT_EQ(docs[0].object["a"], 1);
+    EXPECT_EQ(docs[0].object["b"], "2");
+    EXPECT_EQ(docs[0].object["c"], true);
+    EXPECT_EQ(docs[0].object["d"], "x");
+    EXPECT_TRUE(docs[0].object["e"].is_null());
+    EXPECT_EQ(docs[0].object["f"], 1.5);
+    EXPECT_EQ(docs[0].object["g"], 16);
+    EXPECT_EQ(docs[1].object["kind"], "Service");
+    EXPECT_EQ(docs[1].object["list"][1], "two");
+    EXPECT_EQ(docs[0].line, 1);
+    EXPECT_EQ(docs[1].line, 11);
+}
+
+TEST(yaml_to_json, list_kind_is_flattened)
+{
+    auto docs = parse_manifest_text("kind: List\nitems:\n- kind: Service\n- kind: Secret\n", false);
+    ASSERT_EQ(docs.size(), 2u);
+    EXPECT_EQ(docs[1].object["kind"], "Secret");
+}
+
+TEST(yaml_to_json, yaml_error_names_line_and_column)
+{
+    try {
+        parse_manifest_text("a: 1\nb: [unclosed\nc: 2\n", false);
+        FAIL() << "expected a parse error";
+    } catch (const manifest_parse_error& e) {
+        EXPECT_GE(e.line, 2);
+        EXPECT_GE(e.column, 1);
+        EXPECT_FALSE(std::string(e.what()).empty());
+    }
+}
+
+TEST(yaml_to_json, json_files_and_json_errors)
+{
+    auto docs = parse_manifest_text("{\"kind\": \"Service\", \"n\": 80}", true);
+    ASSERT_EQ(docs.size(), 1u);
+    EXPECT_EQ(docs[0].object["n"], 80);
+    try {
+        parse_manifest_text("{\n  \"kind\": \"Service\",\n  \"n\": }\n", true);
+        FAIL() << "expected a parse error";
+    } catch (const manifest_parse_error& e) {
+        EXPECT_EQ(e.line, 3);
+    }
+}
+
+TEST(yaml_to_json, empty_file_has_no_documents)
+{
+    EXPECT_TRUE(parse_manifest_text("", false).empty());
+    EXPECT_TRUE(parse_manifest_text("---\n---\n", false).empty());
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,369 @@
+// Forwarding behaviour through the real binary: headers, bodies, errors, retries, keep-alive.
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <random>
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+
+#include "tests/integration/harness.hpp"
+
+namespace sluice::test {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+std::string run(const std::string& command)
+{
+    std::string out;
+    FILE* p = popen(command.c_str(), "r");
+    if (!p)
+        return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        out.append(buf, n);
+    pclose(p);
+    return out;
+}
+
+std::string sha256_hex(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+    std::vector<char> buf(1 << 20);
+    while (in) {
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(in.gcount()));
+    }
+    unsigned char md[32];
+    unsigned len = 0;
+    EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    std::string hex;
+    char b[3];
+    for (unsigned i = 0; i < len; ++i) {
+        std::snprintf(b, sizeof b, "%02x", md[i]);
+        hex += b;
+    }
+    return hex;
+}
+
+class proxying : public ::testing::Test {
+protected:
+    static void SetUpTestSuite()
+    {
+        echo_ = new echo_backend("echo");
+        s_ = new sluice_instance({"--configmap", "default/sluice"});
+        s_->write("class.yaml", ingress_class_yaml());
+        s_->write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sluice, namespace: default}\n"
+                             "data:\n  proxy-body-size: 200m\n  proxy-read-timeout: \"1\"\n");
+        s_->write("svc.yaml", service_yaml("echo", {echo_->port()}) + "---\n" + service_yaml("empty", {}, {echo_->port()}));
+        s_->write("ing.yaml", ingress_yaml("web", "proxy.test", {{"/", "Prefix", "echo"}, {"/empty", "Prefix", "empty"},
+                                                                {"/missing", "Prefix", "no-such-service"}}));
+        s_->start();
+    }
+    static void TearDownTestSuite()
+    {
+        delete s_;
+        delete echo_;
+    }
+    static sluice_instance* s_;
+    static echo_backend* echo_;
+};
+sluice_instance* proxying::s_;
+echo_backend* proxying::echo_;
+
+TEST_F(proxying, sets_forwarding_headers_as_ingress_nginx)
+{
+    auto r = http_get(s_->port(), "/x", "proxy.test:8080",
+                      {{"X-Forwarded-For", "10.9.9.9"}, {"Connection", "keep-alive, X-Secret"}, {"X-Secret", "s"},
+                       {"Proxy", "http://evil"}, {"TE", "trailers"}});
+    ASSERT_EQ(r.status, 200u);
+    auto h = r.json()["headers"];
+    EXPECT_EQ(h["host"][0], "proxy.test:8080");
+    EXPECT_EQ(h["x-forwarded-host"][0], "proxy.test:8080");
+    EXPECT_EQ(h["x-forwarded-for"][0], "127.0.0.1");  // use-forwarded-headers is off by default
+    EXPECT_EQ(h["x-original-forwarded-for"][0], "10.9.9.9");
+    EXPECT_EQ(h["x-real-ip"][0], "127.0.0.1");
+    EXPECT_EQ(h["x-forwarded-proto"][0], "http");
+    EXPECT_EQ(h["x-scheme"][0], "http");
+    EXPECT_EQ(h["x-forwarded-port"][0], std::to_string(s_->port()));
+    EXPECT_EQ(h["x-request-id"][0].get<std::string>().size(), 32u);
+    EXPECT_FALSE(h.contains("x-secret"));
+    EXPECT_FALSE(h.contains("proxy"));
+    EXPECT_FALSE(h.contains("te"));
+    EXPECT_FALSE(h.contains("connection"));
+}
+
+TEST_F(proxying, keeps_the_client_request_id)
+{
+    auto r = http_get(s_->port(), "/", "proxy.test", {{"X-Request-ID", "abc-123"}});
+    EXPECT_EQ(r.json()["headers"]["x-request-id"][0], "abc-123");
+    auto r2 = http_get(s_->port(), "/", "proxy.test");
+    auto r3 = http_get(s_->port(), "/", "proxy.test");
+    EXPECT_NE(r2.json()["headers"]["x-request-id"], r3.json()["headers"]["x-request-id"]);
+}
+
+TEST_F(proxying, head_gets_headers_without_body)
+{
+    http_connection c(s_->port());
+    auto r = c.request("HEAD", "/h", "proxy.test");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_TRUE(r.body.empty());
+    EXPECT_NE(r.headers["content-length"], "0");
+    // The connection is still in sync after the bodiless response.
+    auto r2 = c.request("GET", "/after-head", "proxy.test");
+    EXPECT_EQ(r2.json()["path"], "/after-head");
+}
+
+TEST_F(proxying, many_keepalive_requests_share_one_connection)
+{
+    double before = s_->metric("sluice_connections_accepted_total");
+    http_connection c(s_->port());
+    for (int i = 0; i < 300; ++i) {
+        auto r = c.request("GET", "/k/" + std::to_string(i), "proxy.test");
+        ASSERT_EQ(r.status, 200u);
+        ASSERT_EQ(r.json()["path"], "/k/" + std::to_string(i));
+        ASSERT_TRUE(r.keep_alive);
+    }
+    // One proxy connection for the 300 requests (scrapes use the status port).
+    EXPECT_EQ(s_->metric("sluice_connections_accepted_total") - before, 1);
+}
+
+TEST_F(proxying, pipelined_requests_are_answered_in_order)
+{
+    http_connection c(s_->port());
+    auto r1 = c.raw("GET /p1 HTTP/1.1\r\nHost: proxy.test\r\n\r\nGET /p2 HTTP/1.1\r\nHost: proxy.test\r\n\r\n");
+    EXPECT_EQ(r1.json()["path"], "/p1");
+    auto r2 = c.raw("");
+    EXPECT_EQ(r2.json()["path"], "/p2");
+}
+
+TEST_F(proxying, http10_client_gets_its_answer)
+{
+    http_connection c(s_->port());
+    auto r = c.raw("GET /ten HTTP/1.0\r\nHost: proxy.test\r\n\r\n");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.json()["path"], "/ten");
+    EXPECT_FALSE(r.keep_alive);
+}
+
+TEST_F(proxying, posts_fixed_length_and_chunked_bodies)
+{
+    http_connection c(s_->port());
+    auto r = c.request("POST", "/post", "proxy.test", {{"Content-Type", "text/plain"}}, "hello world");
+    EXPECT_EQ(r.json()["body_bytes"], 11);
+    auto chunked = c.raw(
+        "POST /chunked HTTP/1.1\r\nHost: proxy.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    EXPECT_EQ(chunked.status, 200u);
+    EXPECT_EQ(chunked.json()["body_bytes"], 11);
+    EXPECT_EQ(chunked.json()["headers"]["transfer-encoding"][0], "chunked");
+}
+
+TEST_F(proxying, answers_expect_100_continue_itself)
+{
+    // The 100 Continue comes first; the request body follows it; the final answer last.
+    asio::io_context io;
+    tcp::socket s(io);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), s_->port()));
+    asio::write(s, asio::buffer(std::string(
+                       "POST /expect HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")));
+    asio::streambuf buf;
+    asio::read_until(s, buf, "\r\n\r\n");
+    std::string interim(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
+    EXPECT_EQ(interim.rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u) << interim;
+    buf.consume(buf.size());
+    asio::write(s, asio::buffer(std::string("abcde")));
+    asio::read_until(s, buf, "\"service\"");
+    std::string final_answer(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
+    EXPECT_NE(final_answer.find("HTTP/1.1 200 OK"), std::string::npos);
+    EXPECT_EQ(final_answer.find("\"expect\":"), std::string::npos) << "Expect must not reach the upstream";
+}
+
+TEST_F(proxying, large_upload_streams_with_bounded_memory)
+{
+    // 100 MB through curl (Expect: 100-continue, then the body), checked by the echo backend's
+    // SHA-256 and by sluice's peak memory.
+    std::string file = (s_->dir() / "upload.bin").string() + ".data";
+    {
+        std::ofstream out(file, std::ios::binary);
+        std::mt19937 rng(42);
+        std::vector<uint32_t> block(1 << 18);
+        for (int i = 0; i < 100; ++i) {
+            for (auto& v : block)
+                v = rng();
+            out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(block.size() * 4));
+        }
+    }
+    long rss_before = s_->proc().memory_kib("VmRSS");
+    std::string url = "http://127.0.0.1:" + std::to_string(s_->port()) + "/upload";
+    std::string out = run("curl -s -H 'Host: proxy.test' -T " + file + " " + url);
+    auto j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["body_bytes"], 100 * 1024 * 1024);
+    EXPECT_EQ(j["body_sha256"], sha256_hex(file));
+    std::string chunked = run("curl -s -H 'Host: proxy.test' -H 'Transfer-Encoding: chunked' --data-binary @" + file +
+                              " " + url);
+    auto jc = nlohmann::json::parse(chunked);
+    EXPECT_EQ(jc["body_bytes"], 100 * 1024 * 1024);
+    EXPECT_EQ(jc["body_sha256"], sha256_hex(file));
+    long rss_after = s_->proc().memory_kib("VmRSS");
+    EXPECT_LT(rss_after - rss_before, 16 * 1024) << "sluice must not hold the body";
+    std::filesystem::remove(file);
+}
+
+TEST_F(proxying, large_chunked_and_close_delimited_responses_stream)
+{
+    // An upstream that sends 100 MB chunked, and one that ends its body by closing.
+    const size_t total = 100u * 1024 * 1024;
+    raw_server chunked([&](tcp::socket& s) {
+        asio::streambuf req;
+        asio::read_until(s, req, "\r\n\r\n");
+        asio::write(s, asio::buffer(std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")));
+        std::string chunk(64 * 1024, 'x');
+        char size_line[32];
+        std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
+        for (size_t sent = 0; sent < total; sent += chunk.size()) {
+            asio::write(s, std::array<asio::const_buffer, 3>{asio::buffer(size_line, strlen(size_line)),
+                                                             asio::buffer(chunk), asio::buffer("\r\n", 2)});
+        }
+        asio::write(s, asio::buffer(std::string("0\r\n\r\n")));
+        boost::system::error_code ec;
+        asio::read(s, req, ec);  // until sluice closes or reuses
+    });
+    raw_server closing([&](tcp::socket& s) {
+        asio::streambuf req;
+        asio::read_until(s, req, "\r\n\r\n");
+        asio::write(s, asio::buffer(std::string("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nno length, ends at close")));
+    });
+    uint64_t g = s_->generation();
+    s_->write("raw.yaml", service_yaml("chunky", {chunked.port()}) + "---\n" + service_yaml("closing", {closing.port()}) +
+                              "---\n" +
+                              ingress_yaml("raw", "raw.test", {{"/chunky", "Prefix", "chunky"}, {"/closing", "Prefix", "closing"}}));
+    s_->wait_for_generation_after(g);
+
+    long rss_before = s_->proc().memory_kib("VmRSS");
+    std::string url = "http://127.0.0.1:" + std::to_string(s_->port());
+    std::string size = run("curl -s -o /dev/null -w '%{size_download}' -H 'Host: raw.test' " + url + "/chunky");
+    EXPECT_EQ(size, std::to_string(total));
+    long rss_after = s_->proc().memory_kib("VmRSS");
+    EXPECT_LT(rss_after - rss_before, 16 * 1024);
+
+    http_connection c(s_->port());
+    auto r = c.request("GET", "/closing", "raw.test");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.body, "no length, ends at close");
+    EXPECT_EQ(r.headers["transfer-encoding"], "chunked");
+    EXPECT_TRUE(r.keep_alive);
+    EXPECT_EQ(c.request("GET", "/after", "proxy.test").status, 200u);
+    s_->remove("raw.yaml");
+    s_->wait_for_generation_after(s_->generation());
+}
+
+TEST_F(proxying, body_over_proxy_body_size_is_413)
+{
+    uint64_t g = s_->generation();
+    s_->write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sluice, namespace: default}\n"
+                         "data:\n  proxy-body-size: 1k\n  proxy-read-timeout: \"1\"\n");
+    s_->wait_for_generation_after(g);
+    http_connection c(s_->port());
+    auto r = c.request("POST", "/big", "proxy.test", {}, std::string(2000, 'x'));
+    EXPECT_EQ(r.status, 413u);
+    // Chunked bodies are counted as they pass.
+    http_connection c2(s_->port());
+    std::string chunk(1500, 'y');
+    auto r2 = c2.raw("POST /big HTTP/1.1\r\nHost: proxy.test\r\nTransfer-Encoding: chunked\r\n\r\n5dc\r\n" + chunk +
+                     "\r\n0\r\n\r\n");
+    EXPECT_EQ(r2.status, 413u);
+    g = s_->generation();
+    s_->write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sluice, namespace: default}\n"
+                         "data:\n  proxy-body-size: 200m\n  proxy-read-timeout: \"1\"\n");
+    s_->wait_for_generation_after(g);
+}
+
+TEST_F(proxying, service_without_ready_endpoints_or_missing_is_503)
+{
+    EXPECT_EQ(http_get(s_->port(), "/empty", "proxy.test").status, 503u);
+    EXPECT_EQ(http_get(s_->port(), "/missing", "proxy.test").status, 503u);
+}
+
+TEST_F(proxying, unreachable_endpoint_is_502_and_silent_upstream_is_504)
+{
+    raw_server silent([](tcp::socket& s) {
+        boost::system::error_code ec;
+        asio::streambuf b;
+        asio::read(s, b, ec);  // never answers; returns when sluice gives up and closes
+    });
+    uint64_t g = s_->generation();
+    s_->write("bad.yaml", service_yaml("dead", {closed_port()}) + "---\n" + service_yaml("silent", {silent.port()}) +
+                              "---\n" + ingress_yaml("bad", "bad.test", {{"/dead", "Prefix", "dead"}, {"/silent", "Prefix", "silent"}}));
+    s_->wait_for_generation_after(g);
+    EXPECT_EQ(http_get(s_->port(), "/dead", "bad.test").status, 502u);
+    auto start = std::chrono::steady_clock::now();
+    // proxy-read-timeout is 1 s (ConfigMap); a POST is not retried, so one timeout.
+    http_connection c(s_->port());
+    EXPECT_EQ(c.request("POST", "/silent", "bad.test", {}, "x").status, 504u);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+    s_->remove("bad.yaml");
+    s_->wait_for_generation_after(s_->generation());
+}
+
+TEST_F(proxying, connection_failure_moves_to_the_next_endpoint)
+{
+    uint64_t g = s_->generation();
+    s_->write("retry.yaml", service_yaml("half-dead", {closed_port(), echo_->port(), closed_port()}) + "---\n" +
+                                ingress_yaml("retry", "retry.test", {{"/", "Prefix", "half-dead"}}));
+    s_->wait_for_generation_after(g);
+    for (int i = 0; i < 20; ++i) {
+        EXPECT_EQ(http_get(s_->port(), "/get", "retry.test").status, 200u);
+        // Nothing was sent on a refused connection, so a POST moves on too.
+        http_connection c(s_->port());
+        EXPECT_EQ(c.request("POST", "/post", "retry.test", {}, "body").status, 200u);
+    }
+    s_->remove("retry.yaml");
+    s_->wait_for_generation_after(s_->generation());
+}
+
+TEST_F(proxying, upstream_closing_idle_keepalive_connection_is_retried_transparently)
+{
+    // An upstream that serves one request per connection but omits "Connection: close":
+    // sluice pools the connection, finds it closed later, and retries on a fresh one.
+    raw_server one_shot([](tcp::socket& s) {
+        asio::streambuf req;
+        asio::read_until(s, req, "\r\n\r\n");
+        asio::write(s, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")));
+        s.shutdown(tcp::socket::shutdown_both);
+        s.close();
+    });
+    uint64_t g = s_->generation();
+    s_->write("oneshot.yaml", service_yaml("one-shot", {one_shot.port()}) + "---\n" +
+                                  ingress_yaml("oneshot", "oneshot.test", {{"/", "Prefix", "one-shot"}}));
+    s_->wait_for_generation_after(g);
+    http_connection c(s_->port());
+    for (int i = 0; i < 20; ++i)
+        EXPECT_EQ(c.request("GET", "/x", "oneshot.test").body, "ok");
+    s_->remove("oneshot.yaml");
+    s_->wait_for_generation_after(s_->generation());
+}
+
+TEST_F(proxying, malformed_requests_get_400_and_huge_headers_431)
+{
+    http_connection c(s_->port());
+    EXPECT_EQ(c.raw("GARBAGE\r\n\r\n").status, 400u);
+    http_connection c2(s_->port());
+    EXPECT_EQ(c2.raw("GET / HTTP/1.1\r\nHost: proxy.test\r\nX-Big: " + std::string(40000, 'a') + "\r\n\r\n").status, 431u);
+    http_connection c3(s_->port());
+    EXPECT_EQ(c3.raw("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").status, 400u);
+}
+
+}  // namespace
+}  // namespace sluice::test
