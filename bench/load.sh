@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Load benchmark: sluice against nginx and HAProxy (Debian's), each a reverse proxy with upstream
+# keep-alive in front of the same sluice-echo backend, one worker each, driven by wrk in turn,
+# interleaved round by round. Prints req/s, p99 latency and proxy CPU time per request, and the
+# ratios sluice/nginx and sluice/haproxy.
+#
+#   bench/load.sh [-d SECONDS] [-r ROUNDS] [-c "50 256"] [-w WORKERS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=5 rounds=2 conns="50 256" workers=1
+while getopts "d:r:c:w:" opt; do
+  case $opt in
+    d) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) conns=$OPTARG ;; w) workers=$OPTARG ;;
+    *) echo "usage: $0 [-d seconds] [-r rounds] [-c \"50 256\"] [-w workers]" >&2; exit 2 ;;
+  esac
+done
+
+scripts/setup >/dev/null
+for tool in wrk nginx haproxy; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/sluice-bench-XXXXXX)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+  awk 'BEGIN{srand(); print 20000+int(rand()*20000)}'; }
+
+echo_port=$(free_port); sluice_port=$(free_port); status_port=$(free_port); nginx_port=$(free_port); haproxy_port=$(free_port)
+
+build/sluice-echo --port "$echo_port" --service bench --threads 1 2>"$work/echo.log" & pids+=($!)
+
+mkdir -p "$work/manifests"
+cat >"$work/manifests/bench.yaml" <<YAML
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: nginx}
+spec: {controller: k8s.io/ingress-nginx}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bench}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: bench-1, labels: {kubernetes.io/service-name: bench}}
+addressType: IPv4
+ports: [{name: http, port: $echo_port}]
+endpoints: [{addresses: [127.0.0.1]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bench}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: bench.local
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}]}
+YAML
+build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$sluice_port" \
+  --status-port "$status_port" --workers "$workers" -v 1 2>"$work/sluice.log" & pids+=($!)
+sluice_pid=$!
+
+# nginx configured as ingress-nginx configures a location: the same forwarded headers, HTTP/1.1
+# and keep-alive to the upstream, no access log (sluice has none yet).
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes $workers;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000;
+  upstream echo { server 127.0.0.1:$echo_port; keepalive 320; keepalive_requests 10000; keepalive_timeout 60s; }
+  map \$http_x_request_id \$req_id { default \$http_x_request_id; "" \$request_id; }
+  server {
+    listen 127.0.0.1:$nginx_port reuseport;
+    location / {
+      proxy_http_version 1.1;
+      proxy_set_header Host \$http_host;
+      proxy_set_header Connection "";
+      proxy_set_header X-Request-ID \$req_id;
+      proxy_set_header X-Real-IP \$remote_addr;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Host \$http_host;
+      proxy_set_header X-Forwarded-Port \$server_port;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Scheme \$scheme;
+      proxy_set_header X-Original-Forwarded-For \$http_x_forwarded_for;
+      proxy_set_header Proxy "";
+      proxy_buffering off;
+      proxy_pass http://echo;
+    }
+  }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon off;' 2>"$work/nginx/stderr.log" & pids+=($!)
+nginx_master=$!
+
+cat >"$work/haproxy.cfg" <<CONF
+global
+  nbthread $workers
+  maxconn 20000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+frontend fe
+  bind 127.0.0.1:$haproxy_port
+  http-request set-header X-Real-IP %[src]
+  http-request set-header X-Forwarded-For %[src]
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Port %[dst_port]
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  http-request set-header X-Scheme http
+  http-request set-header X-Request-ID %[uuid]
+  default_backend be
+backend be
+  http-reuse always
+  server echo 127.0.0.1:$echo_port
+CONF
+haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.log" & pids+=($!)
+haproxy_pid=$!
+
+# Wait for every listener, then warm each path once.
+for port in "$echo_port" "$sluice_port" "$nginx_port" "$haproxy_port"; do
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" -H 'Host: bench.local' && break; sleep 0.05; done
+done
+nginx_worker=$(pgrep -P "$nginx_master" | head -1)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime of the whole process
+ticks_per_s=$(getconf CLK_TCK)
+
+# run NAME PORT PID CONNS → "reqs_per_s p99_ms cpu_us_per_req"
+run() {
+  local port=$2 pid=$3 c=$4 out before after
+  before=$(cpu_ticks "$pid")
+  out=$(wrk -t1 -c"$c" -d"${duration}s" --latency -H 'Host: bench.local' "http://127.0.0.1:$port/" 2>&1)
+  after=$(cpu_ticks "$pid")
+  awk -v before="$before" -v after="$after" -v hz="$ticks_per_s" '
+    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    /^ +99%/ { p99 = ms($2) }
+    /requests in/ { n = $1 }
+    /Requests\/sec/ { rps = $2 }
+    /Non-2xx|Socket errors/ { err = err $0 " " }
+    END { cpu = (after - before) / hz * 1e6 / (n > 0 ? n : 1);
+          printf "%.0f %.2f %.1f %s\n", rps, p99, cpu, (err == "" ? "" : "ERR:" err) }' <<<"$out"
+}
+
+declare -A rps p99 cpu
+printf "sluice %s vs nginx %s vs HAProxy %s; %s worker(s); wrk %ss x %s round(s)\n" \
+  "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nginx -v 2>&1 | sed 's/.*\///')" \
+  "$(haproxy -v | head -1 | awk '{print $3}')" "$workers" "$duration" "$rounds"
+for c in $conns; do
+  for r in $(seq "$rounds"); do
+    for name in sluice nginx haproxy; do
+      case $name in
+        sluice) port=$sluice_port pid=$sluice_pid ;;
+        nginx) port=$nginx_port pid=$nginx_worker ;;
+        haproxy) port=$haproxy_port pid=$haproxy_pid ;;
+      esac
+      read -r a b d e <<<"$(run "$name" "$port" "$pid" "$c")"
+      [ -z "${e:-}" ] || echo "  warning: $name c=$c: $e"
+      rps[$name,$c]="${rps[$name,$c]:-} $a"; p99[$name,$c]="${p99[$name,$c]:-} $b"; cpu[$name,$c]="${cpu[$name,$c]:-} $d"
+    done
+  done
+done
+
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+printf "\n%-6s %-8s %10s %9s %12s\n" conns proxy "req/s" "p99 ms" "CPU us/req"
+for c in $conns; do
+  for name in sluice nginx haproxy; do
+    printf "%-6s %-8s %10s %9s %12s\n" "$c" "$name" "$(median "${rps[$name,$c]}")" "$(median "${p99[$name,$c]}")" "$(median "${cpu[$name,$c]}")"
+  done
+done
+printf "\n%-6s %-16s %8s %8s %10s\n" conns ratio "req/s" "p99" "CPU/req"
+for c in $conns; do
+  for other in nginx haproxy; do
+    awk -v a="$(median "${rps[sluice,$c]}")" -v b="$(median "${rps[$other,$c]}")" \
+        -v pa="$(median "${p99[sluice,$c]}")" -v pb="$(median "${p99[$other,$c]}")" \
+        -v ca="$(median "${cpu[sluice,$c]}")" -v cb="$(median "${cpu[$other,$c]}")" -v c="$c" -v o="$other" \
+        'BEGIN { printf "%-6s sluice/%-9s %8.2f %8.2f %10.2f\n", c, o, a/b, pa/pb, ca/cb }'
+  done
+done
