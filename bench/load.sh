@@ -105,7 +105,7 @@ nginx_master=$!
 cat >"$work/haproxy.cfg" <<CONF
 global
   nbthread $workers
-  maxconn 20000
+  maxconn 4096
 defaults
   mode http
   timeout connect 5s

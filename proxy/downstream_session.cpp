@@ -6,9 +6,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include "proxy/deadline.hpp"
 #include "proxy/error_pages.hpp"
 #include "proxy/forward_headers.hpp"
 #include "proxy/path_normalize.hpp"
@@ -29,11 +29,20 @@ constexpr uint32_t upstream_header_limit = 64 * 1024;
 // can stay open; a larger one closes it.
 constexpr uint64_t discard_body_limit = 64 * 1024;
 
-bool is_timeout(const error_code& ec) { return ec == beast::error::timeout; }
+// An operation cancelled by the deadline sweep ran out of time.
+bool timed_out(const error_code& ec, const deadline_slot& deadline)
+{
+    return ec == asio::error::operation_aborted && deadline.fired();
+}
 
 struct session {
+    session(worker& wk, tcp::socket socket)
+        : w(wk), client(std::move(socket)), client_deadline(wk.deadlines(), client)
+    {
+    }
     worker& w;
-    beast::tcp_stream client;
+    tcp::socket client;
+    deadline_slot client_deadline;
     beast::flat_buffer client_buf;
     beast::flat_buffer upstream_buf;
     std::string client_ip;
@@ -55,7 +64,7 @@ asio::awaitable<bool> discard_body(session& s, request_parser& parser, std::chro
     while (!parser.is_done()) {
         parser.get().body().data = scratch;
         parser.get().body().size = sizeof scratch;
-        s.client.expires_after(timeout);
+        s.client_deadline.arm(timeout);
         auto [ec, n] = co_await http::async_read_some(s.client, s.client_buf, parser, nothrow);
         if (ec && ec != http::error::need_buffer)
             co_return false;
@@ -77,7 +86,7 @@ asio::awaitable<bool> send_local(session& s, request_parser* parser, unsigned st
     if (keep_alive && parser && parser->get().version() == 10)
         res.set(http::field::connection, "keep-alive");
     http::response_serializer<http::empty_body> sr{res};
-    s.client.expires_after(timeout);
+    s.client_deadline.arm(timeout);
     auto [ec, n] = co_await http::async_write_header(s.client, sr, nothrow);
     if (!ec && !head)
         std::tie(ec, n) = co_await asio::async_write(s.client, asio::buffer(page.data(), page.size()), nothrow);
@@ -125,29 +134,30 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
         pooled = s.w.pool().take(ep, upstream_pool::clock::now(), settings.upstream_keepalive_timeout);
     const bool reused = pooled.has_value();
     uint32_t served_on_connection = reused ? pooled->requests : 0;
-    std::optional<beast::tcp_stream> stream;
+    tcp::socket up(s.w.io());
+    if (reused)
+        up = std::move(pooled->socket);
+    deadline_slot up_deadline(s.w.deadlines(), up);
     if (reused) {
         s.w.counters().upstream_reuses.fetch_add(1, std::memory_order_relaxed);
-        stream.emplace(std::move(pooled->socket));
     } else {
-        stream.emplace(s.w.io());
-        stream->expires_after(policy.connect_timeout);
+        up_deadline.arm(policy.connect_timeout);
         s.w.counters().upstream_connects.fetch_add(1, std::memory_order_relaxed);
-        auto [ec] = co_await stream->async_connect(ep, nothrow);
+        auto [ec] = co_await up.async_connect(ep, nothrow);
         if (ec)
-            co_return attempt_result{attempt_outcome::retry, is_timeout(ec) ? 504u : 502u};
+            co_return attempt_result{attempt_outcome::retry, timed_out(ec, up_deadline) ? 504u : 502u};
         error_code ignored;  // Nagle only delays small writes; failing to disable it is harmless
-        stream->socket().set_option(tcp::no_delay(true), ignored);
+        up.set_option(tcp::no_delay(true), ignored);
     }
-    beast::tcp_stream& up = *stream;
     s.upstream_buf.clear();
 
     // A failure before any response byte: retry when nothing irreplaceable was consumed.
     auto early_failure = [&](const error_code& ec) {
-        unsigned status = is_timeout(ec) ? 504u : 502u;
+        const bool timeout = timed_out(ec, up_deadline);
+        unsigned status = timeout ? 504u : 502u;
         if (rs.body_started)
             return attempt_result{attempt_outcome::failed, status};
-        if (reused && !is_timeout(ec) && rs.idempotent)
+        if (reused && !timeout && rs.idempotent)
             return attempt_result{attempt_outcome::retry_same, status};
         if (rs.idempotent)
             return attempt_result{attempt_outcome::retry, status};
@@ -160,7 +170,7 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
         if (!rs.parser.is_done()) {
             if (rs.expect_continue && !rs.sent_continue) {
                 static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-                s.client.expires_after(policy.send_timeout);
+                s.client_deadline.arm(policy.send_timeout);
                 auto [ec, n] = co_await asio::async_write(s.client, asio::buffer(cont.data(), cont.size()), nothrow);
                 if (ec)
                     co_return attempt_result{attempt_outcome::abort};
@@ -168,13 +178,13 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
             }
             req.body().data = rs.buf;
             req.body().size = rs.buf_size;
-            s.client.expires_after(settings.client_body_timeout);
+            s.client_deadline.arm(settings.client_body_timeout);
             auto [ec, n] = co_await http::async_read_some(s.client, s.client_buf, rs.parser, nothrow);
             if (ec == http::error::need_buffer)
                 ec = {};
             if (ec)
                 co_return attempt_result{ec == http::error::end_of_stream || ec == asio::error::eof ||
-                                                 ec == asio::error::connection_reset || is_timeout(ec)
+                                                 ec == asio::error::connection_reset || timed_out(ec, s.client_deadline)
                                              ? attempt_outcome::abort
                                              : attempt_outcome::failed,
                                          400};
@@ -193,7 +203,7 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
             req.body().size = 0;
             req.body().more = false;
         }
-        up.expires_after(policy.send_timeout);
+        up_deadline.arm(policy.send_timeout);
         auto [ec, n] = co_await http::async_write(up, sr, nothrow);
         if (ec == http::error::need_buffer)
             ec = {};
@@ -209,11 +219,11 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
         rp->body_limit(boost::none);
         if (rs.head)
             rp->skip(true);
-        up.expires_after(policy.read_timeout);
+        up_deadline.arm(policy.read_timeout);
         auto [ec, n] = co_await http::async_read_header(up, s.upstream_buf, *rp, nothrow);
         if (ec) {
             if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-                is_timeout(ec))
+                timed_out(ec, up_deadline))
                 co_return early_failure(ec);
             co_return attempt_result{attempt_outcome::failed, 502};  // malformed response
         }
@@ -253,7 +263,7 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
         if (!rp->is_done()) {
             res.body().data = rs.buf;
             res.body().size = rs.buf_size;
-            up.expires_after(policy.read_timeout);
+            up_deadline.arm(policy.read_timeout);
             auto [ec, n] = co_await http::async_read_some(up, s.upstream_buf, *rp, nothrow);
             // need_buffer: our buffer is full. An error with the parser done is the close that
             // ended a close-delimited body.
@@ -261,7 +271,7 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
                 ec = {};
             if (ec) {
                 if (!header_sent)
-                    co_return attempt_result{attempt_outcome::failed, is_timeout(ec) ? 504u : 502u};
+                    co_return attempt_result{attempt_outcome::failed, timed_out(ec, up_deadline) ? 504u : 502u};
                 co_return attempt_result{attempt_outcome::abort};  // truncated: the client must see it
             }
             size_t got = rs.buf_size - res.body().size;
@@ -275,7 +285,7 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
             res.body().size = 0;
             res.body().more = false;
         }
-        s.client.expires_after(policy.send_timeout);
+        s.client_deadline.arm(policy.send_timeout);
         auto [ec, n] = co_await http::async_write(s.client, rsr, nothrow);
         if (ec == http::error::need_buffer)
             ec = {};
@@ -288,8 +298,8 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
     ++served_on_connection;
     if (rp->is_done() && rp->keep_alive() && s.upstream_buf.size() == 0 &&
         served_on_connection < settings.upstream_keepalive_requests && settings.upstream_keepalive_connections > 0) {
-        up.expires_never();
-        s.w.pool().give_back(ep, pooled_connection{up.release_socket(), served_on_connection},
+        up_deadline.disarm();
+        s.w.pool().give_back(ep, pooled_connection{std::move(up), served_on_connection, {}},
                              settings.upstream_keepalive_connections);
     }
     co_return attempt_result{attempt_outcome::done, res.result_int(), keep_alive};
@@ -414,7 +424,7 @@ asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
     auto remote = socket.remote_endpoint(ec);
     auto local = socket.local_endpoint(ec);
     socket.set_option(tcp::no_delay(true), ec);  // failure only costs latency
-    session s{w, beast::tcp_stream(std::move(socket))};
+    session s(w, std::move(socket));
     s.client_ip = remote.address().to_string();
     s.server_port = std::to_string(local.port());
     w.counters().connections_open.fetch_add(1, std::memory_order_relaxed);
@@ -428,7 +438,7 @@ asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
         request_parser parser;
         parser.header_limit(header_limit);
         parser.body_limit(boost::none);
-        s.client.expires_after(served == 0 ? settings.client_header_timeout : settings.keepalive_timeout);
+        s.client_deadline.arm(served == 0 ? settings.client_header_timeout : settings.keepalive_timeout);
         auto [rec, n] = co_await http::async_read_header(s.client, s.client_buf, parser, nothrow);
         if (rec) {
             if (rec == http::error::header_limit) {
@@ -446,8 +456,9 @@ asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
             s.client_buf.shrink_to_fit();
     }
     w.counters().connections_open.fetch_sub(1, std::memory_order_relaxed);
-    s.client.socket().shutdown(tcp::socket::shutdown_send, ec);  // the peer may already be gone
-    s.client.close();
+    s.client_deadline.disarm();
+    s.client.shutdown(tcp::socket::shutdown_send, ec);  // the peer may already be gone
+    s.client.close(ec);
 }
 
 }  // namespace sluice

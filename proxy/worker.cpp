@@ -96,7 +96,7 @@ void worker::start(asio::ip::tcp::acceptor acceptor, uint16_t listen_port)
             }
         },
         asio::detached);
-    schedule_sweep();
+    schedule_tick();
 }
 
 void worker::stop_accepting()
@@ -105,18 +105,21 @@ void worker::stop_accepting()
         boost::system::error_code ignored;  // closing a listener cannot fail in a way we could act on
         acceptor_->close(ignored);
     }
-    sweep_timer_.cancel();
+    tick_timer_.cancel();
 }
 
-void worker::schedule_sweep()
+void worker::schedule_tick()
 {
-    sweep_timer_.expires_after(std::chrono::seconds(2));
-    sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    // Deadlines are enforced to within one tick; idle upstream connections are swept every 8.
+    tick_timer_.expires_after(std::chrono::milliseconds(250));
+    tick_timer_.async_wait([this](const boost::system::error_code& ec) {
         if (ec)
             return;
-        if (snapshot_)
-            pool_.sweep(upstream_pool::clock::now(), snapshot_->settings.upstream_keepalive_timeout);
-        schedule_sweep();
+        auto now = deadline_list::clock::now();
+        deadlines_.sweep(now);
+        if (++ticks_ % 8 == 0 && snapshot_)
+            pool_.sweep(now, snapshot_->settings.upstream_keepalive_timeout);
+        schedule_tick();
     });
 }
 

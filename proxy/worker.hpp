@@ -14,6 +14,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "proxy/deadline.hpp"
 #include "proxy/route_snapshot.hpp"
 #include "proxy/upstream_pool.hpp"
 
@@ -52,6 +53,7 @@ public:
     void make_request_id(char out[32]);
 
     upstream_pool& pool() { return pool_; }
+    deadline_list& deadlines() { return deadlines_; }
     worker_counters& counters() { return counters_; }
     const worker_counters& counters() const { return counters_; }
 
@@ -64,9 +66,11 @@ public:
     uint16_t listen_port() const { return listen_port_; }
 
 private:
-    void schedule_sweep();
+    void schedule_tick();
 
     unsigned index_;
+    // Declared before io_: sessions destroyed with the io_context unlink their slots from it.
+    deadline_list deadlines_;
     boost::asio::io_context io_{1};
     std::shared_ptr<const route_snapshot> snapshot_;
     std::vector<uint32_t> cursors_;  // per backend of snapshot_
@@ -76,7 +80,8 @@ private:
     std::mt19937_64 random_;
     std::vector<body_buffer> spare_buffers_;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
-    boost::asio::steady_timer sweep_timer_{io_};
+    boost::asio::steady_timer tick_timer_{io_};
+    unsigned ticks_ = 0;
     uint16_t listen_port_ = 0;
 };
 
