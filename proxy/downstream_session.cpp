@@ -35,6 +35,35 @@ bool timed_out(const error_code& ec, const deadline_slot& deadline)
     return ec == asio::error::operation_aborted && deadline.fired();
 }
 
+// Sockets are in non-blocking mode, so these return would_block instead of waiting. A step that
+// completes at once then costs no suspension and no posted completion; only one that would
+// block goes through the reactor.
+bool would_block(const error_code& ec) { return ec == asio::error::would_block || ec == asio::error::try_again; }
+
+// Writes what the serializer has ready. Returns would_block when the socket is full.
+template <class Serializer>
+error_code write_ready(tcp::socket& socket, Serializer& sr)
+{
+    error_code ec;
+    while (!sr.is_done()) {
+        http::write_some(socket, sr, ec);
+        if (ec)
+            break;
+    }
+    return ec;
+}
+
+// Parses body bytes already buffered; would_block when the parser needs bytes from the socket.
+template <class Parser>
+error_code read_buffered(tcp::socket& socket, beast::flat_buffer& buffer, Parser& parser)
+{
+    if (buffer.size() == 0)
+        return asio::error::would_block;
+    error_code ec;
+    http::read_some(socket, buffer, parser, ec);
+    return ec;
+}
+
 struct session {
     session(worker& wk, tcp::socket socket)
         : w(wk), client(std::move(socket)), client_deadline(wk.deadlines(), client)
@@ -148,6 +177,9 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
             co_return attempt_result{attempt_outcome::retry, timed_out(ec, up_deadline) ? 504u : 502u};
         error_code ignored;  // Nagle only delays small writes; failing to disable it is harmless
         up.set_option(tcp::no_delay(true), ignored);
+        up.non_blocking(true, ec);
+        if (ec)
+            co_return attempt_result{attempt_outcome::retry, 502u};
     }
     s.upstream_buf.clear();
 
@@ -178,8 +210,11 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
             }
             req.body().data = rs.buf;
             req.body().size = rs.buf_size;
-            s.client_deadline.arm(settings.client_body_timeout);
-            auto [ec, n] = co_await http::async_read_some(s.client, s.client_buf, rs.parser, nothrow);
+            error_code ec = read_buffered(s.client, s.client_buf, rs.parser);
+            if (would_block(ec)) {
+                s.client_deadline.arm(settings.client_body_timeout);
+                std::tie(ec, std::ignore) = co_await http::async_read_some(s.client, s.client_buf, rs.parser, nothrow);
+            }
             if (ec == http::error::need_buffer)
                 ec = {};
             if (ec)
@@ -203,8 +238,11 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
             req.body().size = 0;
             req.body().more = false;
         }
-        up_deadline.arm(policy.send_timeout);
-        auto [ec, n] = co_await http::async_write(up, sr, nothrow);
+        error_code ec = write_ready(up, sr);
+        if (would_block(ec)) {
+            up_deadline.arm(policy.send_timeout);
+            std::tie(ec, std::ignore) = co_await http::async_write(up, sr, nothrow);
+        }
         if (ec == http::error::need_buffer)
             ec = {};
         if (ec)
@@ -263,8 +301,11 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
         if (!rp->is_done()) {
             res.body().data = rs.buf;
             res.body().size = rs.buf_size;
-            up_deadline.arm(policy.read_timeout);
-            auto [ec, n] = co_await http::async_read_some(up, s.upstream_buf, *rp, nothrow);
+            error_code ec = read_buffered(up, s.upstream_buf, *rp);
+            if (would_block(ec)) {
+                up_deadline.arm(policy.read_timeout);
+                std::tie(ec, std::ignore) = co_await http::async_read_some(up, s.upstream_buf, *rp, nothrow);
+            }
             // need_buffer: our buffer is full. An error with the parser done is the close that
             // ended a close-delimited body.
             if (ec == http::error::need_buffer || (ec && rp->is_done()))
@@ -285,8 +326,11 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
             res.body().size = 0;
             res.body().more = false;
         }
-        s.client_deadline.arm(policy.send_timeout);
-        auto [ec, n] = co_await http::async_write(s.client, rsr, nothrow);
+        error_code ec = write_ready(s.client, rsr);
+        if (would_block(ec)) {
+            s.client_deadline.arm(policy.send_timeout);
+            std::tie(ec, std::ignore) = co_await http::async_write(s.client, rsr, nothrow);
+        }
         if (ec == http::error::need_buffer)
             ec = {};
         if (ec)
@@ -424,6 +468,9 @@ asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
     auto remote = socket.remote_endpoint(ec);
     auto local = socket.local_endpoint(ec);
     socket.set_option(tcp::no_delay(true), ec);  // failure only costs latency
+    socket.non_blocking(true, ec);
+    if (ec)
+        co_return;  // the connection is already unusable
     session s(w, std::move(socket));
     s.client_ip = remote.address().to_string();
     s.server_port = std::to_string(local.port());
