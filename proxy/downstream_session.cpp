@@ -384,37 +384,23 @@ asio::awaitable<bool> forward(session& s, request_state& rs, std::string_view be
     std::vector<bool> tried(be.endpoints.size(), false);
     const uint32_t max_tries = rs.loc.policy.next_upstream_tries ? rs.loc.policy.next_upstream_tries
                                                                  : static_cast<uint32_t>(be.endpoints.size());
-    uint32_t tries = 0;
     attempt_result last{attempt_outcome::failed, 502};
-    size_t index = SIZE_MAX;
-    bool fresh_only = false;
-    while (tries < max_tries) {
-        if (index == SIZE_MAX || last.outcome != attempt_outcome::retry_same) {
-            index = s.w.pick_endpoint(rs.snap, rs.loc.backend, tried);
-            if (index == SIZE_MAX)
-                break;
-            tried[index] = true;
-            ++tries;
-            fresh_only = false;
-        }
-        last = co_await try_endpoint(s, rs, be.endpoints[index], !fresh_only);
-        switch (last.outcome) {
-        case attempt_outcome::done:
-            co_return last.keep_alive;
-        case attempt_outcome::abort:
-            co_return false;
-        case attempt_outcome::retry_same:
-            // Only once per endpoint: a second stale failure is a real failure.
-            if (fresh_only)
-                last.outcome = attempt_outcome::retry;
-            fresh_only = true;
-            continue;
-        case attempt_outcome::retry:
-            continue;
-        case attempt_outcome::failed:
+    for (uint32_t tries = 0; tries < max_tries; ++tries) {
+        size_t index = s.w.pick_endpoint(rs.snap, rs.loc.backend, tried);
+        if (index == SIZE_MAX)
             break;
-        }
-        break;
+        tried[index] = true;
+        last = co_await try_endpoint(s, rs, be.endpoints[index], true);
+        // A pooled connection the upstream had closed: once more on a fresh connection to the
+        // same endpoint, not counted as a try (a fresh attempt never answers retry_same).
+        if (last.outcome == attempt_outcome::retry_same)
+            last = co_await try_endpoint(s, rs, be.endpoints[index], false);
+        if (last.outcome == attempt_outcome::done)
+            co_return last.keep_alive;
+        if (last.outcome == attempt_outcome::abort)
+            co_return false;
+        if (last.outcome != attempt_outcome::retry)
+            break;
     }
     // The client's body may be half read when the answer is an error: do not reuse the connection.
     bool keep = rs.keep_alive && rs.parser.is_done() && last.status != 413 && last.status != 400;
