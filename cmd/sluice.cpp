@@ -116,6 +116,7 @@ int main(int argc, char** argv)
     options.watch_ingress_without_class = watch_without_class;
     options.watch_namespace = watch_namespace;
     options.configmap = configmap;
+    options.annotations_prefix = annotations_prefix;
 
     try {
         asio::io_context control_io{1};

@@ -7,6 +7,7 @@ namespace sluice {
 controller::controller(boost::asio::io_context& io, std::filesystem::path manifests, builder_options options)
     : io_(io),
       options_(std::move(options)),
+      store_(options_.annotations_prefix),
       source_(io, std::move(manifests), [this](std::vector<object_change> changes) { on_changes(std::move(changes)); })
 {
 }

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 #include <boost/asio/ip/address.hpp>
 
 #include "controller/global_settings.hpp"
+#include "proxy/url_template.hpp"
 
 namespace sluice {
 namespace {
@@ -34,8 +36,12 @@ public:
         });
         for (const k8s::ingress* ing : ingresses)
             add_servers(*ing);
-        for (const k8s::ingress* ing : ingresses)
+        for (const k8s::ingress* ing : ingresses) {
+            report_annotation_diagnostics(*ing);
             add_paths(*ing);
+        }
+        finalize_regex_hosts();
+        add_www_redirects();
         for (const auto& [key, d] : store_.diagnostics())
             snap_.diagnostics.push_back(d);
     }
@@ -88,6 +94,8 @@ private:
             const auto* ing = std::get_if<k8s::ingress>(&stored.object);
             if (!ing)
                 continue;
+            if (stored.annotations)
+                annotations_.emplace(ing, stored.annotations.get());
             if (!options_.watch_namespace.empty() && ing->meta.ns != options_.watch_namespace)
                 continue;
             if (ing->ingress_class_name) {
@@ -205,6 +213,11 @@ private:
             }
             bool created = false;
             virtual_host& vh = host_for(lowered, created);
+            const auto& ann = annotations_of(ing);
+            if (!ann.rewrite.app_root.empty() && vh.app_root.empty())
+                vh.app_root = ann.rewrite.app_root;
+            if (ann.redirect.from_to_www && !lowered.empty() && !lowered.starts_with("*."))
+                www_hosts_.insert(lowered);
             for (size_t p = 0; p < rule.paths.size(); ++p) {
                 const auto& path = rule.paths[p];
                 const std::string field = rule_field + ".http.paths[" + std::to_string(p) + "]";
@@ -214,6 +227,7 @@ private:
                 }
                 location loc;
                 loc.path = path.path.empty() ? "/" : path.path;
+                loc.raw_path = loc.path;
                 if (loc.path.front() != '/') {
                     diag(ing, field + ".path", "\"" + path.path + "\" must start with '/'; path ignored");
                     continue;
@@ -223,15 +237,176 @@ private:
                 loc.ingress = ing_name;
                 loc.policy = defaults_;
                 loc.backend = resolve_backend(ing, path.backend.service_name, path.backend.service_port, field + ".backend");
+                bool own_regex = apply_annotations(loc, ing);
                 std::string shown_path = loc.path;
                 const char* type = loc.match == path_match::exact ? "Exact" : "Prefix";
-                if (const location* winner = add_location(vh, std::move(loc))) {
+                const location* winner = add_location(vh, std::move(loc));
+                if (!winner) {
+                    auto& flags = own_regex_[&vh];
+                    flags.resize(vh.locations.size(), false);
+                    flags.back() = own_regex;
+                    if (own_regex)
+                        regex_hosts_.insert(&vh);
+                }
+                if (winner) {
                     diag(ing, field,
                          std::string(type) + " path " + shown_path + " on host " + (vh.name.empty() ? "*" : vh.name) +
                              " is already served by Ingress " + winner->ingress +
                              " (older, or first by namespace/name); path ignored");
                 }
             }
+        }
+    }
+
+    const annotations::ingress_annotations& annotations_of(const k8s::ingress& ing) const
+    {
+        auto it = annotations_.find(&ing);
+        return it == annotations_.end() ? no_annotations_ : *it->second;
+    }
+
+    void report_annotation_diagnostics(const k8s::ingress& ing)
+    {
+        for (const auto& d : annotations_of(ing).diagnostics)
+            diag(ing, "metadata.annotations[" + d.key + "]", d.message);
+    }
+
+    // Compiles the Ingress's annotations into one of its locations. Returns whether the location
+    // itself asks for regex matching (use-regex, or a rewrite-target that differs from the path).
+    bool apply_annotations(location& loc, const k8s::ingress& ing)
+    {
+        const auto& a = annotations_of(ing);
+        const std::string prefix = options_.annotations_prefix + "/";
+        if (a.proxy.connect_timeout)
+            loc.policy.connect_timeout = *a.proxy.connect_timeout;
+        if (a.proxy.send_timeout)
+            loc.policy.send_timeout = *a.proxy.send_timeout;
+        if (a.proxy.read_timeout)
+            loc.policy.read_timeout = *a.proxy.read_timeout;
+        if (a.proxy.body_size)
+            loc.policy.max_body_size = *a.proxy.body_size;
+        if (a.proxy.next_upstream_tries)
+            loc.policy.next_upstream_tries = *a.proxy.next_upstream_tries;
+        loc.upstream_vhost = a.upstream_vhost;
+        std::string error;
+        if (!a.redirect.url.empty()) {
+            if (auto t = url_template::parse(a.redirect.url, true, error))
+                loc.redirect = redirect_action{a.redirect.code, std::move(*t)};
+            else
+                diag_once(ing, "metadata.annotations[" + prefix + "redirect]", error + "; redirect ignored");
+        }
+        const bool rewrites = !a.rewrite.target.empty() && a.rewrite.target != loc.raw_path;
+        if (rewrites) {
+            if (auto t = url_template::parse(a.rewrite.target, false, error))
+                loc.rewrite = std::move(*t);
+            else
+                diag_once(ing, "metadata.annotations[" + prefix + "rewrite-target]", error + "; ignored");
+            if (!a.rewrite.x_forwarded_prefix.empty()) {
+                if (auto t = url_template::parse(a.rewrite.x_forwarded_prefix, false, error))
+                    loc.x_forwarded_prefix = std::move(*t);
+                else
+                    diag_once(ing, "metadata.annotations[" + prefix + "x-forwarded-prefix]", error + "; ignored");
+            }
+        }
+        return a.rewrite.use_regex || rewrites;
+    }
+
+    void diag_once(const k8s::ingress& ing, const std::string& field, const std::string& message)
+    {
+        std::string key = ing.meta.ns + "/" + ing.meta.name + field + message;
+        if (reported_.insert(key).second)
+            diag(ing, field, message);
+    }
+
+    // ingress-nginx: when any location of a host uses a regex, every path of the host becomes
+    // `~* "^<path>"`, sorted by path length then reverse string order, first match wins.
+    void finalize_regex_hosts()
+    {
+        for (virtual_host* vh : regex_hosts_) {
+            struct entry {
+                std::string pattern;
+                uint32_t location;
+            };
+            std::vector<entry> entries;
+            const auto& own = own_regex_[vh];
+            std::set<std::string> exact_paths;
+            for (const auto& loc : vh->locations)
+                if (loc.match == path_match::exact)
+                    exact_paths.insert(loc.raw_path);
+            for (uint32_t i = 0; i < vh->locations.size(); ++i) {
+                location& loc = vh->locations[i];
+                re2::RE2::Options opts;
+                opts.set_case_sensitive(false);
+                opts.set_log_errors(false);
+                auto re = std::make_shared<re2::RE2>(loc.raw_path, opts);
+                if (!re->ok()) {
+                    snap_.diagnostics.push_back({"Ingress " + loc.ingress, "path " + loc.raw_path,
+                                                 "not a valid RE2 regular expression (" + re->error() +
+                                                     "); path ignored on host " + host_label(*vh)});
+                    continue;
+                }
+                int groups = re->NumberOfCapturingGroups();
+                for (const auto* t : {loc.rewrite ? &*loc.rewrite : nullptr,
+                                      loc.x_forwarded_prefix ? &*loc.x_forwarded_prefix : nullptr}) {
+                    if (t && t->max_capture() > groups)
+                        snap_.diagnostics.push_back(
+                            {"Ingress " + loc.ingress, "path " + loc.raw_path,
+                             "\"" + t->text() + "\" uses $" + std::to_string(t->max_capture()) + " but the path has " +
+                                 std::to_string(groups) + " capture group(s); it expands to nothing, as in nginx"});
+                }
+                loc.path_regex = std::move(re);
+                bool split = loc.match == path_match::prefix && !(i < own.size() && own[i]) && loc.raw_path != "/";
+                if (split) {
+                    // ingress-nginx's Prefix normalisation (controller/location.go): "/foo" becomes
+                    // "/foo/" plus an exact copy "/foo" unless an Exact "/foo" exists; on such a host
+                    // both are rendered as regexes.
+                    std::string normalized = loc.raw_path.back() == '/' ? loc.raw_path : loc.raw_path + "/";
+                    entries.push_back({normalized, i});
+                    if (!exact_paths.contains(loc.raw_path))
+                        entries.push_back({loc.raw_path, i});
+                } else {
+                    entries.push_back({loc.raw_path, i});
+                }
+            }
+            std::stable_sort(entries.begin(), entries.end(), [](const entry& a, const entry& b) {
+                if (a.pattern.size() != b.pattern.size())
+                    return a.pattern.size() > b.pattern.size();
+                return a.pattern > b.pattern;
+            });
+            re2::RE2::Options opts;
+            opts.set_case_sensitive(false);
+            opts.set_log_errors(false);
+            opts.set_max_mem(int64_t{256} << 20);
+            auto set = std::make_shared<re2::RE2::Set>(opts, re2::RE2::ANCHOR_START);
+            regex_table table;
+            for (const auto& e : entries) {
+                std::string error;
+                if (set->Add(e.pattern, &error) >= 0)
+                    table.order.push_back(e.location);
+            }
+            if (!set->Compile()) {
+                snap_.diagnostics.push_back({"host " + host_label(*vh), "", "the regex paths of this host do not "
+                                             "fit in memory together; the host answers 404"});
+                table.order.clear();
+                set.reset();
+            }
+            table.set = std::move(set);
+            vh->regex = std::move(table);
+        }
+    }
+
+    static std::string host_label(const virtual_host& vh) { return vh.name.empty() ? "*" : vh.name; }
+
+    // from-to-www-redirect: the www/apex twin of a host, when no Ingress defines it, redirects there.
+    void add_www_redirects()
+    {
+        for (const std::string& host : www_hosts_) {
+            std::string twin = host.starts_with("www.") ? host.substr(4) : "www." + host;
+            if (twin.empty() || snap_.exact_hosts.contains(twin))
+                continue;
+            virtual_host& vh = snap_.exact_hosts[twin];
+            vh.name = twin;
+            vh.redirect_to = host;
+            vh.fallback.path = "/";
         }
     }
 
@@ -342,6 +517,12 @@ private:
     location_policy defaults_;
     std::map<std::string, std::vector<const k8s::endpoint_slice*>> slices_;
     std::map<std::string, uint32_t> backend_index_;
+    std::unordered_map<const k8s::ingress*, const annotations::ingress_annotations*> annotations_;
+    annotations::ingress_annotations no_annotations_;
+    std::set<virtual_host*> regex_hosts_;
+    std::map<const virtual_host*, std::vector<bool>> own_regex_;
+    std::set<std::string> www_hosts_;
+    std::set<std::string> reported_;
 };
 
 }  // namespace

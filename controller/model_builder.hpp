@@ -15,6 +15,7 @@ struct builder_options {
     bool watch_ingress_without_class = false;
     std::string watch_namespace;  // empty: all namespaces
     std::string configmap;        // "namespace/name", empty: defaults only
+    std::string annotations_prefix = "nginx.ingress.kubernetes.io";
 };
 
 std::shared_ptr<route_snapshot> build_snapshot(const object_store& store, const builder_options& options,

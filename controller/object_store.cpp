@@ -1,5 +1,6 @@
 #include "controller/object_store.hpp"
 
+#include "annotations/registry.hpp"
 #include "controller/log.hpp"
 
 namespace sluice {
@@ -64,7 +65,11 @@ void object_store::apply(const object_change& change)
     }
     try {
         k8s::any_object decoded = k8s::decode(change.key.kind, *change.object);
-        objects_.insert_or_assign(change.key, stored_object{std::move(decoded), change.origin});
+        std::shared_ptr<const annotations::ingress_annotations> parsed;
+        if (const auto* ing = std::get_if<k8s::ingress>(&decoded))
+            parsed = std::make_shared<annotations::ingress_annotations>(
+                annotations::parse_ingress_annotations(ing->meta.annotations, annotations_prefix_));
+        objects_.insert_or_assign(change.key, stored_object{std::move(decoded), change.origin, std::move(parsed)});
         diagnostics_.erase(change.key);
     } catch (const k8s::decode_error& e) {
         bool kept = objects_.contains(change.key);

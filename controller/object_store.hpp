@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "annotations/ingress_annotations.hpp"
 #include "controller/k8s_objects.hpp"
 #include "proxy/route_snapshot.hpp"
 
@@ -31,10 +32,17 @@ struct object_change {
 struct stored_object {
     k8s::any_object object;
     std::string origin;
+    // Ingress only: its annotations, parsed when the object changed.
+    std::shared_ptr<const annotations::ingress_annotations> annotations;
 };
 
 class object_store {
 public:
+    explicit object_store(std::string annotations_prefix = "nginx.ingress.kubernetes.io")
+        : annotations_prefix_(std::move(annotations_prefix))
+    {
+    }
+
     // Returns the key of the object the change names. Throws nothing: a bad object becomes a
     // diagnostic and the previous version stays.
     void apply(const object_change& change);
@@ -54,6 +62,7 @@ public:
     }
 
 private:
+    std::string annotations_prefix_;
     std::map<object_key, stored_object> objects_;
     std::map<object_key, diagnostic> diagnostics_;
 };

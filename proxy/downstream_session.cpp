@@ -1,5 +1,6 @@
 #include "proxy/downstream_session.hpp"
 
+#include <array>
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
@@ -103,13 +104,15 @@ asio::awaitable<bool> discard_body(session& s, request_parser& parser, std::chro
 
 // Answers with a status sluice generates itself. Returns whether the connection stays open.
 asio::awaitable<bool> send_local(session& s, request_parser* parser, unsigned status, bool keep_alive, bool head,
-                                 std::chrono::milliseconds timeout)
+                                 std::chrono::milliseconds timeout, std::string_view location_header = {})
 {
     if (parser && !parser->is_done())
         keep_alive = keep_alive && co_await discard_body(s, *parser, timeout);
     std::string_view page = error_page(status);
     http::response<http::empty_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::content_type, "text/html");
+    if (!location_header.empty())
+        res.set(http::field::location, location_header);
     res.content_length(page.size());
     res.keep_alive(keep_alive);
     if (keep_alive && parser && parser->get().version() == 10)
@@ -349,7 +352,7 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
     co_return attempt_result{attempt_outcome::done, res.result_int(), keep_alive};
 }
 
-asio::awaitable<bool> forward(session& s, request_state& rs, std::string_view best_host)
+asio::awaitable<bool> forward(session& s, request_state& rs, const std::string& best_host)
 {
     auto& req = rs.parser.get();
     const backend& be = rs.snap.backends[rs.loc.backend];
@@ -364,9 +367,9 @@ asio::awaitable<bool> forward(session& s, request_state& rs, std::string_view be
         request_id_copy = std::string(request_id);  // the field is rewritten below
         request_id = request_id_copy;
     }
-    std::string host_copy(best_host);
     const bool chunked = rs.parser.chunked();
-    prepare_upstream_request(req, forward_context{s.client_ip, host_copy, s.server_port, "http", request_id});
+    prepare_upstream_request(req, forward_context{s.client_ip, best_host, s.server_port, "http", request_id,
+                                                  rs.loc.upstream_vhost});
     if (chunked) {
         req.erase(http::field::content_length);
         req.chunked(true);
@@ -427,6 +430,39 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
 
     route_match m = match_route(*snap, route_host, s.path);
     const location& loc = *m.loc;
+    const virtual_host& vh = *m.host;
+
+    // Redirect phase, in nginx's order: the from-to-www server, app-root (server level), then the
+    // location's permanent/temporal redirect. None of them reads the request body.
+    std::string_view request_uri = target.has_query ? std::string_view(target.path.data(), target.query.data() + target.query.size() - target.path.data())
+                                                    : target.path;
+    if (!vh.redirect_to.empty()) {
+        std::string to = "http://" + vh.redirect_to + std::string(request_uri);
+        co_return co_await send_local(s, &parser, 308, keep_alive, head, loc.policy.send_timeout, to);
+    }
+    if (!vh.app_root.empty() && s.path == "/") {
+        std::string to = "http://" + std::string(host_header) + vh.app_root;
+        co_return co_await send_local(s, &parser, 302, keep_alive, head, loc.policy.send_timeout, to);
+    }
+    std::array<std::string_view, 10> captures{};
+    size_t capture_count = 0;
+    if (loc.path_regex && (loc.rewrite || loc.redirect || loc.x_forwarded_prefix)) {
+        std::array<re2::StringPiece, 10> groups;
+        int n = std::min(loc.path_regex->NumberOfCapturingGroups() + 1, 10);
+        if (loc.path_regex->Match(re2::StringPiece(s.path), 0, s.path.size(), re2::RE2::UNANCHORED, groups.data(), n)) {
+            capture_count = static_cast<size_t>(n);
+            for (int i = 0; i < n; ++i)
+                captures[static_cast<size_t>(i)] = std::string_view(groups[static_cast<size_t>(i)].data(), groups[static_cast<size_t>(i)].size());
+        }
+    }
+    template_values values{std::span<const std::string_view>(captures.data(), capture_count), request_uri, s.path,
+                           vh.name.empty() ? host_header : std::string_view(vh.name), host_header, "http",
+                           target.query, s.server_port};
+    if (loc.redirect) {
+        std::string to;
+        loc.redirect->url.expand(values, to);
+        co_return co_await send_local(s, &parser, loc.redirect->code, keep_alive, head, loc.policy.send_timeout, to);
+    }
     if (loc.policy.max_body_size) {
         if (auto length = parser.content_length(); length && *length > loc.policy.max_body_size)
             co_return co_await send_local(s, &parser, 413, false, head, loc.policy.send_timeout);
@@ -436,13 +472,34 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
     if (snap->backends[loc.backend].state != backend_state::ready)
         co_return co_await send_local(s, &parser, 503, keep_alive, head, loc.policy.send_timeout);
 
+    // Copied now: the views into the request line die when a rewrite replaces the target.
+    std::string best_host(route_host.empty() ? std::string_view(m.host->name) : route_host);
+
+    // Rewrite phase: the whole URI becomes the target with captures substituted; the query
+    // string is kept (nginx's rewrite ... break).
+    if (loc.rewrite && capture_count > 0) {
+        std::string rewritten;
+        loc.rewrite->expand(values, rewritten);
+        if (rewritten.empty() || rewritten.front() != '/')
+            rewritten.insert(rewritten.begin(), '/');
+        if (target.has_query) {
+            rewritten += '?';
+            rewritten += target.query;
+        }
+        if (loc.x_forwarded_prefix) {
+            std::string prefix;
+            loc.x_forwarded_prefix->expand(values, prefix);
+            req.set("X-Forwarded-Prefix", prefix);
+        }
+        req.target(rewritten);
+    }
+
     std::string_view expect = req[http::field::expect];
     request_state rs{*snap, loc, parser};
     rs.head = head;
     rs.idempotent = is_idempotent(req.method());
     rs.keep_alive = keep_alive;
     rs.expect_continue = req.version() >= 11 && beast::iequals(expect, "100-continue");
-    std::string_view best_host = route_host.empty() ? std::string_view(m.host->name) : route_host;
     co_return co_await forward(s, rs, best_host);
 }
 

@@ -9,6 +9,14 @@ std::string_view error_page(unsigned status)
         return "<html>\r\n<head><title>" #code " " text "</title></head>\r\n<body>\r\n<center><h1>" #code \
                " " text "</h1></center>\r\n<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n";
     switch (status) {
+        SLUICE_PAGE(300, "Multiple Choices")
+        SLUICE_PAGE(301, "Moved Permanently")
+        SLUICE_PAGE(302, "Found")
+        SLUICE_PAGE(303, "See Other")
+        SLUICE_PAGE(304, "Not Modified")
+        SLUICE_PAGE(305, "Use Proxy")
+        SLUICE_PAGE(307, "Temporary Redirect")
+        SLUICE_PAGE(308, "Permanent Redirect")
         SLUICE_PAGE(400, "Bad Request")
         SLUICE_PAGE(404, "Not Found")
         SLUICE_PAGE(408, "Request Time-out")

@@ -53,7 +53,7 @@ void prepare_upstream_request(http::request_header<>& req, const forward_context
     req.erase(http::field::expect);  // sluice answers 100-continue itself
     req.erase("Proxy");
     req.version(11);
-    req.set(http::field::host, ctx.best_host);
+    req.set(http::field::host, ctx.upstream_host.empty() ? ctx.best_host : ctx.upstream_host);
     req.set("X-Request-ID", ctx.request_id);
     req.set("X-Real-IP", ctx.client_ip);
     req.set("X-Forwarded-For", ctx.client_ip);

@@ -13,6 +13,7 @@ struct forward_context {
     std::string_view server_port;  // $pass_port
     std::string_view scheme;       // $pass_access_scheme
     std::string_view request_id;   // $req_id: the client's X-Request-ID, else a generated one
+    std::string_view upstream_host = {};  // upstream-vhost: the Host sent upstream, if set
 };
 
 // Removes the hop-by-hop fields of a message: Connection and every field it names, Keep-Alive,

@@ -1,5 +1,7 @@
 #include "proxy/route_snapshot.hpp"
 
+#include <algorithm>
+
 namespace sluice {
 
 std::string diagnostic::str() const
@@ -71,6 +73,17 @@ const virtual_host& match_host(const route_snapshot& snap, std::string_view host
 
 const location& match_path(const virtual_host& host, std::string_view path)
 {
+    if (host.regex) {
+        // One pass of RE2's set over the path finds every matching entry; the first in order wins.
+        const re2::RE2::Set* set = host.regex->set.get();
+        thread_local std::vector<int> hits;
+        hits.clear();
+        if (set && set->Match(re2::StringPiece(path.data(), path.size()), &hits) && !hits.empty()) {
+            int first = *std::min_element(hits.begin(), hits.end());
+            return host.locations[host.regex->order[static_cast<size_t>(first)]];
+        }
+        return host.fallback;
+    }
     if (!host.exact.empty()) {
         if (auto it = host.exact.find(path); it != host.exact.end())
             return host.locations[it->second];
@@ -103,8 +116,20 @@ const location* add_location(virtual_host& host, location loc)
         while (loc.path.size() > 1 && loc.path.back() == '/')
             loc.path.pop_back();
     }
-    if (auto it = index.find(loc.path); it != index.end())
-        return &host.locations[it->second];
+    auto it = index.find(loc.path);
+    if (it != index.end()) {
+        // The same path and type as written: a conflict. "/foo" and "/foo/" as Prefix are two
+        // locations to ingress-nginx; on a plain host the first serves both, on a regex host
+        // each has its own pattern.
+        const location& existing = host.locations[it->second];
+        if (existing.raw_path == loc.raw_path)
+            return &existing;
+        for (const auto& other : host.locations)
+            if (other.match == loc.match && other.raw_path == loc.raw_path)
+                return &other;
+        host.locations.push_back(std::move(loc));
+        return nullptr;
+    }
     index.emplace(loc.path, static_cast<uint32_t>(host.locations.size()));
     host.locations.push_back(std::move(loc));
     return nullptr;

@@ -13,6 +13,11 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include "proxy/url_template.hpp"
+
 namespace sluice {
 
 struct string_hash {
@@ -56,12 +61,32 @@ enum class path_match : uint8_t { exact, prefix };
 
 inline constexpr uint32_t no_backend = UINT32_MAX;
 
+struct redirect_action {
+    unsigned code = 302;
+    url_template url;
+};
+
 struct location {
-    std::string path;  // as matched: Exact as written, Prefix without trailing slashes
+    std::string path;      // as matched: Exact as written, Prefix without trailing slashes
+    std::string raw_path;  // as written in the Ingress
     path_match match = path_match::prefix;
     uint32_t backend = no_backend;  // index into route_snapshot::backends; no_backend → 404
     std::string ingress;            // "namespace/name" that defined it ("" for the default)
     location_policy policy;
+    // (?i)<path>, unanchored as nginx's rewrite runs it: the source of $1..$9. Set on hosts whose
+    // paths are regexes (use-regex or rewrite-target on any of their Ingresses).
+    std::shared_ptr<const re2::RE2> path_regex;
+    std::optional<url_template> rewrite;             // rewrite-target, when it differs from the path
+    std::optional<url_template> x_forwarded_prefix;  // sent only with a rewrite, as ingress-nginx
+    std::optional<redirect_action> redirect;         // permanent- or temporal-redirect
+    std::string upstream_vhost;                      // Host sent upstream instead of the client's
+};
+
+// A host whose paths are regular expressions, matched in ingress-nginx's order (longest path
+// first, then reverse string order): the first match wins.
+struct regex_table {
+    std::shared_ptr<const re2::RE2::Set> set;  // anchored at the start, case-insensitive
+    std::vector<uint32_t> order;      // set entry → index into locations
 };
 
 struct virtual_host {
@@ -70,6 +95,9 @@ struct virtual_host {
     string_map<uint32_t> exact;   // path → index into locations
     string_map<uint32_t> prefix;  // prefix without trailing slashes → index
     location fallback;            // "/" when nothing matches: the Ingress default backend or 404
+    std::optional<regex_table> regex;  // set: paths are matched as regexes, exact/prefix unused
+    std::string app_root;              // app-root: "/" answers 302 to it
+    std::string redirect_to;           // from-to-www-redirect alias: everything answers 308 there
 };
 
 struct diagnostic {

@@ -1,0 +1,47 @@
+#pragma once
+// The typed annotations of one Ingress: what every group's parser produced. Built once when the
+// Ingress changes; the model builder compiles it into locations.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "annotations/annotation_reader.hpp"
+
+namespace sluice::annotations {
+
+// rewrite-target, use-regex, app-root, x-forwarded-prefix
+struct rewrite_config {
+    std::string target;
+    bool use_regex = false;
+    std::string app_root;
+    std::string x_forwarded_prefix;
+};
+
+// temporal-redirect(-code), permanent-redirect(-code), from-to-www-redirect
+struct redirect_config {
+    std::string url;  // empty: no redirect
+    unsigned code = 0;
+    bool from_to_www = false;
+};
+
+// proxy-*-timeout, proxy-body-size, client-body-buffer-size, proxy-next-upstream-tries
+struct proxy_config {
+    std::optional<std::chrono::milliseconds> connect_timeout;
+    std::optional<std::chrono::milliseconds> send_timeout;
+    std::optional<std::chrono::milliseconds> read_timeout;
+    std::optional<uint64_t> body_size;
+    std::optional<uint64_t> client_body_buffer_size;
+    std::optional<uint32_t> next_upstream_tries;
+};
+
+struct ingress_annotations {
+    rewrite_config rewrite;
+    redirect_config redirect;
+    proxy_config proxy;
+    std::string upstream_vhost;
+    std::vector<annotation_diagnostic> diagnostics;
+};
+
+}  // namespace sluice::annotations

@@ -1,0 +1,102 @@
+#include "annotations/registry.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "annotations/proxy.hpp"
+#include "annotations/redirect.hpp"
+#include "annotations/rewrite.hpp"
+#include "annotations/snippets.hpp"
+#include "annotations/upstream_vhost.hpp"
+
+namespace sluice::annotations {
+namespace {
+
+constexpr const char* rewrite_keys[] = {"rewrite-target", "use-regex", "app-root", "x-forwarded-prefix"};
+constexpr const char* redirect_keys[] = {"temporal-redirect", "temporal-redirect-code", "permanent-redirect",
+                                         "permanent-redirect-code", "from-to-www-redirect"};
+constexpr const char* proxy_keys[] = {"proxy-connect-timeout", "proxy-send-timeout",      "proxy-read-timeout",
+                                      "proxy-body-size",       "client-body-buffer-size", "proxy-next-upstream-tries"};
+constexpr const char* vhost_keys[] = {"upstream-vhost"};
+constexpr const char* snippet_keys[] = {"configuration-snippet", "server-snippet", "stream-snippet", "auth-snippet",
+                                        "modsecurity-snippet"};
+
+constexpr annotation_group groups[] = {
+    {"rewrite", rewrite_keys, parse_rewrite},
+    {"redirect", redirect_keys, parse_redirect},
+    {"proxy", proxy_keys, parse_proxy},
+    {"upstream-vhost", vhost_keys, parse_upstream_vhost},
+    {"snippets", snippet_keys, refuse_snippets},
+};
+
+// The rest of ingress-nginx's annotation list (docs annotations.md and annotations-risk.md),
+// sorted for binary search.
+constexpr std::string_view known_unsupported[] = {
+    "affinity", "affinity-canary-behavior", "affinity-mode", "allowlist-source-range", "auth-always-set-cookie",
+    "auth-cache-duration", "auth-cache-key", "auth-keepalive", "auth-keepalive-requests", "auth-keepalive-share-vars",
+    "auth-keepalive-timeout", "auth-method", "auth-proxy-set-headers", "auth-realm", "auth-request-redirect",
+    "auth-response-headers", "auth-secret", "auth-secret-type", "auth-signin", "auth-signin-redirect-param",
+    "auth-tls-error-page", "auth-tls-match-cn", "auth-tls-pass-certificate-to-upstream", "auth-tls-secret",
+    "auth-tls-verify-client", "auth-tls-verify-depth", "auth-type", "auth-url", "backend-protocol", "canary",
+    "canary-by-cookie", "canary-by-header", "canary-by-header-pattern", "canary-by-header-value", "canary-weight",
+    "canary-weight-total", "client-body-timeout", "connection-proxy-header", "cors-allow-credentials",
+    "cors-allow-headers", "cors-allow-methods", "cors-allow-origin", "cors-expose-headers", "cors-max-age",
+    "custom-headers", "custom-http-errors", "default-backend", "denylist-source-range",
+    "disable-proxy-intercept-errors", "enable-access-log", "enable-cors", "enable-global-auth", "enable-modsecurity",
+    "enable-opentelemetry", "enable-owasp-core-rules", "enable-rewrite-log", "fastcgi-index",
+    "fastcgi-params-configmap", "force-ssl-redirect", "http2-push-preload", "limit-allowlist",
+    "limit-burst-multiplier", "limit-connections", "limit-rate", "limit-rate-after", "limit-rpm", "limit-rps",
+    "limit-whitelist", "load-balance", "mirror-host", "mirror-request-body", "mirror-target",
+    "modsecurity-transaction-id", "opentelemetry-operation-name", "opentelemetry-trust-incoming-span",
+    "preserve-trailing-slash", "proxy-buffer-size", "proxy-buffering", "proxy-buffers-number",
+    "proxy-busy-buffers-size", "proxy-cookie-domain", "proxy-cookie-path", "proxy-http-version",
+    "proxy-max-temp-file-size", "proxy-next-upstream", "proxy-next-upstream-timeout", "proxy-redirect-from",
+    "proxy-redirect-to", "proxy-request-buffering", "proxy-ssl-ciphers", "proxy-ssl-name", "proxy-ssl-protocols",
+    "proxy-ssl-secret", "proxy-ssl-server-name", "proxy-ssl-verify", "proxy-ssl-verify-depth", "relative-redirects",
+    "satisfy", "server-alias", "service-upstream", "session-cookie-change-on-failure",
+    "session-cookie-conditional-samesite-none", "session-cookie-domain", "session-cookie-expires",
+    "session-cookie-max-age", "session-cookie-name", "session-cookie-path", "session-cookie-samesite",
+    "session-cookie-secure", "ssl-ciphers", "ssl-passthrough", "ssl-prefer-server-ciphers", "ssl-redirect",
+    "upstream-hash-by", "upstream-hash-by-subset", "upstream-hash-by-subset-size", "use-port-in-redirects",
+    "whitelist-source-range",
+};
+
+std::string join(const std::vector<std::string>& names)
+{
+    std::string out;
+    for (const auto& n : names) {
+        if (!out.empty())
+            out += ", ";
+        out += n;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::span<const annotation_group> registry() { return groups; }
+
+bool is_known_unsupported(std::string_view name)
+{
+    return std::binary_search(std::begin(known_unsupported), std::end(known_unsupported), name);
+}
+
+ingress_annotations parse_ingress_annotations(const std::map<std::string, std::string>& annotations,
+                                              std::string_view prefix)
+{
+    ingress_annotations out;
+    annotation_reader reader(annotations, prefix);
+    for (const auto& group : groups)
+        group.parse(reader, out);
+    std::vector<std::string> unsupported, unknown;
+    for (auto& name : reader.unread())
+        (is_known_unsupported(name) ? unsupported : unknown).push_back(std::move(name));
+    out.diagnostics = std::move(reader.diagnostics());
+    if (!unsupported.empty())
+        out.diagnostics.push_back({std::string(prefix) + "/*", "not supported by sluice yet, ignored: " + join(unsupported)});
+    if (!unknown.empty())
+        out.diagnostics.push_back({std::string(prefix) + "/*", "unknown annotations, ignored: " + join(unknown)});
+    return out;
+}
+
+}  // namespace sluice::annotations
