@@ -60,6 +60,19 @@ spec:
   rules:
   - host: bench.local
     http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: bench-rewrite
+  annotations:
+    nginx.ingress.kubernetes.io/use-regex: "true"
+    nginx.ingress.kubernetes.io/rewrite-target: /\$2
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: bench-rewrite.local
+    http: {paths: [{path: "/something(/|\$)(.*)", pathType: ImplementationSpecific, backend: {service: {name: bench, port: {number: 80}}}}]}
 YAML
 build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$sluice_port" \
   --status-port "$status_port" --workers "$workers" -v 1 2>"$work/sluice.log" & pids+=($!)
@@ -80,6 +93,27 @@ http {
   map \$http_x_request_id \$req_id { default \$http_x_request_id; "" \$request_id; }
   server {
     listen 127.0.0.1:$nginx_port reuseport;
+    server_name bench-rewrite.local;
+    location ~* "^/something(/|\$)(.*)" {
+      rewrite "(?i)/something(/|\$)(.*)" /\$2 break;
+      proxy_http_version 1.1;
+      proxy_set_header Host \$http_host;
+      proxy_set_header Connection "";
+      proxy_set_header X-Request-ID \$req_id;
+      proxy_set_header X-Real-IP \$remote_addr;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Host \$http_host;
+      proxy_set_header X-Forwarded-Port \$server_port;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Scheme \$scheme;
+      proxy_set_header X-Original-Forwarded-For \$http_x_forwarded_for;
+      proxy_set_header Proxy "";
+      proxy_buffering off;
+      proxy_pass http://echo;
+    }
+  }
+  server {
+    listen 127.0.0.1:$nginx_port default_server;
     location / {
       proxy_http_version 1.1;
       proxy_set_header Host \$http_host;
@@ -138,11 +172,11 @@ nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime of the whole process
 ticks_per_s=$(getconf CLK_TCK)
 
-# run NAME PORT PID CONNS → "reqs_per_s p99_ms cpu_us_per_req"
+# run NAME PORT PID CONNS HOST PATH → "reqs_per_s p99_ms cpu_us_per_req"
 run() {
-  local port=$2 pid=$3 c=$4 out before after
+  local port=$2 pid=$3 c=$4 host=$5 path=$6 out before after
   before=$(cpu_ticks "$pid")
-  out=$(wrk -t1 -c"$c" -d"${duration}s" --latency -H 'Host: bench.local' "http://127.0.0.1:$port/" 2>&1)
+  out=$(wrk -t1 -c"$c" -d"${duration}s" --latency -H "Host: $host" "http://127.0.0.1:$port$path" 2>&1)
   after=$(cpu_ticks "$pid")
   awk -v before="$before" -v after="$after" -v hz="$ticks_per_s" '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
@@ -155,18 +189,22 @@ run() {
 }
 
 declare -A rps p99 cpu
+proxies="sluice nginx haproxy sluice-rw nginx-rw"
 printf "sluice %s vs nginx %s vs HAProxy %s; %s worker(s); wrk %ss x %s round(s)\n" \
   "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nginx -v 2>&1 | sed 's/.*\///')" \
   "$(haproxy -v | head -1 | awk '{print $3}')" "$workers" "$duration" "$rounds"
 for c in $conns; do
   for r in $(seq "$rounds"); do
-    for name in sluice nginx haproxy; do
+    for name in $proxies; do
+      host=bench.local path=/
       case $name in
         sluice) port=$sluice_port pid=$sluice_pid ;;
         nginx) port=$nginx_port pid=$nginx_worker ;;
         haproxy) port=$haproxy_port pid=$haproxy_pid ;;
+        sluice-rw) port=$sluice_port pid=$sluice_pid host=bench-rewrite.local path=/something/users/42 ;;
+        nginx-rw) port=$nginx_port pid=$nginx_worker host=bench-rewrite.local path=/something/users/42 ;;
       esac
-      read -r a b d e <<<"$(run "$name" "$port" "$pid" "$c")"
+      read -r a b d e <<<"$(run "$name" "$port" "$pid" "$c" "$host" "$path")"
       [ -z "${e:-}" ] || echo "  warning: $name c=$c: $e"
       rps[$name,$c]="${rps[$name,$c]:-} $a"; p99[$name,$c]="${p99[$name,$c]:-} $b"; cpu[$name,$c]="${cpu[$name,$c]:-} $d"
     done
@@ -174,18 +212,19 @@ for c in $conns; do
 done
 
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-printf "\n%-6s %-8s %10s %9s %12s\n" conns proxy "req/s" "p99 ms" "CPU us/req"
+printf "\n%-6s %-9s %10s %9s %12s\n" conns proxy "req/s" "p99 ms" "CPU us/req"
 for c in $conns; do
-  for name in sluice nginx haproxy; do
-    printf "%-6s %-8s %10s %9s %12s\n" "$c" "$name" "$(median "${rps[$name,$c]}")" "$(median "${p99[$name,$c]}")" "$(median "${cpu[$name,$c]}")"
+  for name in $proxies; do
+    printf "%-6s %-9s %10s %9s %12s\n" "$c" "$name" "$(median "${rps[$name,$c]}")" "$(median "${p99[$name,$c]}")" "$(median "${cpu[$name,$c]}")"
   done
 done
-printf "\n%-6s %-16s %8s %8s %10s\n" conns ratio "req/s" "p99" "CPU/req"
+printf "\n%-6s %-18s %8s %8s %10s\n" conns ratio "req/s" "p99" "CPU/req"
 for c in $conns; do
-  for other in nginx haproxy; do
-    awk -v a="$(median "${rps[sluice,$c]}")" -v b="$(median "${rps[$other,$c]}")" \
-        -v pa="$(median "${p99[sluice,$c]}")" -v pb="$(median "${p99[$other,$c]}")" \
-        -v ca="$(median "${cpu[sluice,$c]}")" -v cb="$(median "${cpu[$other,$c]}")" -v c="$c" -v o="$other" \
-        'BEGIN { printf "%-6s sluice/%-9s %8.2f %8.2f %10.2f\n", c, o, a/b, pa/pb, ca/cb }'
+  for pair in sluice/nginx sluice/haproxy sluice-rw/nginx-rw sluice-rw/sluice; do
+    one=${pair%/*} other=${pair#*/}
+    awk -v a="$(median "${rps[$one,$c]}")" -v b="$(median "${rps[$other,$c]}")" \
+        -v pa="$(median "${p99[$one,$c]}")" -v pb="$(median "${p99[$other,$c]}")" \
+        -v ca="$(median "${cpu[$one,$c]}")" -v cb="$(median "${cpu[$other,$c]}")" -v c="$c" -v p="$pair" \
+        'BEGIN { printf "%-6s %-18s %8.2f %8.2f %10.2f\n", c, p, a/b, pa/pb, ca/cb }'
   done
 done

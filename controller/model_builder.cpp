@@ -332,7 +332,19 @@ private:
             for (const auto& loc : vh->locations)
                 if (loc.match == path_match::exact)
                     exact_paths.insert(loc.raw_path);
-            for (uint32_t i = 0; i < vh->locations.size(); ++i) {
+            // getBackendServers sorts the locations by path length, then reverse string order
+            // (stable); updateServerLocations then expands each Prefix location in place.
+            std::vector<uint32_t> sorted(vh->locations.size());
+            for (uint32_t i = 0; i < sorted.size(); ++i)
+                sorted[i] = i;
+            std::stable_sort(sorted.begin(), sorted.end(), [&](uint32_t a, uint32_t b) {
+                const std::string& pa = vh->locations[a].raw_path;
+                const std::string& pb = vh->locations[b].raw_path;
+                if (pa.size() != pb.size())
+                    return pa.size() > pb.size();
+                return pa > pb;
+            });
+            for (uint32_t i : sorted) {
                 location& loc = vh->locations[i];
                 re2::RE2::Options opts;
                 opts.set_case_sensitive(false);
@@ -357,8 +369,8 @@ private:
                 bool split = loc.match == path_match::prefix && !(i < own.size() && own[i]) && loc.raw_path != "/";
                 if (split) {
                     // ingress-nginx's Prefix normalisation (controller/location.go): "/foo" becomes
-                    // "/foo/" plus an exact copy "/foo" unless an Exact "/foo" exists; on such a host
-                    // both are rendered as regexes.
+                    // "/foo/" followed by an exact copy "/foo" unless an Exact "/foo" exists; on such a
+                    // host both are rendered as regexes.
                     std::string normalized = loc.raw_path.back() == '/' ? loc.raw_path : loc.raw_path + "/";
                     entries.push_back({normalized, i});
                     if (!exact_paths.contains(loc.raw_path))
@@ -367,11 +379,6 @@ private:
                     entries.push_back({loc.raw_path, i});
                 }
             }
-            std::stable_sort(entries.begin(), entries.end(), [](const entry& a, const entry& b) {
-                if (a.pattern.size() != b.pattern.size())
-                    return a.pattern.size() > b.pattern.size();
-                return a.pattern > b.pattern;
-            });
             re2::RE2::Options opts;
             opts.set_case_sensitive(false);
             opts.set_log_errors(false);

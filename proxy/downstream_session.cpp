@@ -12,6 +12,7 @@
 #include "proxy/deadline.hpp"
 #include "proxy/error_pages.hpp"
 #include "proxy/forward_headers.hpp"
+#include "proxy/location_actions.hpp"
 #include "proxy/path_normalize.hpp"
 #include "proxy/worker.hpp"
 
@@ -444,18 +445,10 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
         std::string to = "http://" + std::string(host_header) + vh.app_root;
         co_return co_await send_local(s, &parser, 302, keep_alive, head, loc.policy.send_timeout, to);
     }
-    std::array<std::string_view, 10> captures{};
-    size_t capture_count = 0;
-    if (loc.path_regex && (loc.rewrite || loc.redirect || loc.x_forwarded_prefix)) {
-        std::array<re2::StringPiece, 10> groups;
-        int n = std::min(loc.path_regex->NumberOfCapturingGroups() + 1, 10);
-        if (loc.path_regex->Match(re2::StringPiece(s.path), 0, s.path.size(), re2::RE2::UNANCHORED, groups.data(), n)) {
-            capture_count = static_cast<size_t>(n);
-            for (int i = 0; i < n; ++i)
-                captures[static_cast<size_t>(i)] = std::string_view(groups[static_cast<size_t>(i)].data(), groups[static_cast<size_t>(i)].size());
-        }
-    }
-    template_values values{std::span<const std::string_view>(captures.data(), capture_count), request_uri, s.path,
+    path_captures captures;
+    if (loc.rewrite || loc.redirect || loc.x_forwarded_prefix)
+        captures = capture_path(loc, s.path);
+    template_values values{captures.span(), request_uri, s.path,
                            vh.name.empty() ? host_header : std::string_view(vh.name), host_header, "http",
                            target.query, s.server_port};
     if (loc.redirect) {
@@ -477,15 +470,7 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
 
     // Rewrite phase: the whole URI becomes the target with captures substituted; the query
     // string is kept (nginx's rewrite ... break).
-    if (loc.rewrite && capture_count > 0) {
-        std::string rewritten;
-        loc.rewrite->expand(values, rewritten);
-        if (rewritten.empty() || rewritten.front() != '/')
-            rewritten.insert(rewritten.begin(), '/');
-        if (target.has_query) {
-            rewritten += '?';
-            rewritten += target.query;
-        }
+    if (std::string rewritten; rewrite_target(loc, values, target.query, target.has_query, rewritten)) {
         if (loc.x_forwarded_prefix) {
             std::string prefix;
             loc.x_forwarded_prefix->expand(values, prefix);

@@ -275,3 +275,130 @@ TEST(model_builder, decode_failure_keeps_the_last_valid_object)
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+std::string annotated_ingress(const std::string& name, const std::string& host,
+                              const std::vector<std::pair<std::string, std::string>>& paths,
+                              const std::string& annotations)
+{
+    std::string y = "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " + name +
+                    "\n  annotations:\n" + annotations + "spec:\n  ingressClassName: nginx\n  rules:\n  - host: " + host +
+                    "\n    http:\n      paths:\n";
+    for (const auto& [path, port] : paths)
+        y += "      - path: \"" + path + "\"\n        pathType: ImplementationSpecific\n        backend:\n          service:\n"
+             "            name: web\n            port: {" + port + "}\n";
+    return y;
+}
+
+std::string backend_key(const route_snapshot& snap, const std::string& host, const std::string& path)
+{
+    const location& loc = *match_route(snap, host, path).loc;
+    return loc.backend == no_backend ? "404" : snap.backends[loc.backend].key;
+}
+
+// ingress-nginx's docs (ingress-path-matching.md): /foo/bar and /foo/bar/ in one Ingress,
+// /foo/bar/(.+) with a rewrite in another: every path of the host becomes a regex.
+TEST(regex_paths, documented_priority_example)
+{
+    auto store = store_from(std::string(class_and_service) +
+                            annotated_ingress("test-ingress-1", "test.com", {{"/foo/bar", "number: 80"}, {"/foo/bar/", "name: admin"}}, "    x: y\n") +
+                            annotated_ingress("test-ingress-2", "test.com", {{"/foo/bar/(.+)", "number: 9000"}},
+                                              "    nginx.ingress.kubernetes.io/rewrite-target: /$1\n"));
+    auto snap = build_snapshot(store, {}, 1);
+    EXPECT_EQ(backend_key(*snap, "test.com", "/foo/bar/1"), "default/web:9000");
+    EXPECT_EQ(backend_key(*snap, "test.com", "/foo/bar/"), "default/web:admin");
+    EXPECT_EQ(backend_key(*snap, "test.com", "/foo/bar"), "default/web:80");
+    // Case-insensitive and anchored at the start only.
+    EXPECT_EQ(backend_key(*snap, "test.com", "/FOO/BAR/x"), "default/web:9000");
+    EXPECT_EQ(backend_key(*snap, "test.com", "/foo/barbaz"), "default/web:80");
+    EXPECT_EQ(backend_key(*snap, "test.com", "/x/foo/bar"), "404");
+}
+
+// The documented pitfall: with use-regex, a longer regex path sorts before a shorter literal one.
+TEST(regex_paths, longer_regex_wins_over_shorter_literal)
+{
+    auto store = store_from(std::string(class_and_service) +
+                            annotated_ingress("regex", "test.com", {{"/foo/bar/[A-Z0-9]{3}", "number: 9000"}, {"/foo/bar/bar", "number: 80"}},
+                                              "    nginx.ingress.kubernetes.io/use-regex: \"true\"\n"));
+    auto snap = build_snapshot(store, {}, 1);
+    EXPECT_EQ(backend_key(*snap, "test.com", "/foo/bar/bar"), "default/web:9000");
+    EXPECT_EQ(backend_key(*snap, "test.com", "/foo/bar/ba"), "404");
+}
+
+TEST(regex_paths, regex_on_one_ingress_changes_every_path_of_the_host_only)
+{
+    auto store = store_from(std::string(class_and_service) +
+                            annotated_ingress("plain", "test.com", {{"/exact.html", "number: 80"}}, "    x: y\n") +
+                            annotated_ingress("plain-other", "other.com", {{"/a.b", "number: 80"}}, "    x: y\n") +
+                            annotated_ingress("regex", "test.com", {{"/api/v[0-9]+", "number: 9000"}},
+                                              "    nginx.ingress.kubernetes.io/use-regex: \"true\"\n"));
+    auto snap = build_snapshot(store, {}, 1);
+    EXPECT_EQ(backend_key(*snap, "test.com", "/api/v12/x"), "default/web:9000");
+    // On test.com "/exact.html" is now a regex: "." matches any character.
+    EXPECT_EQ(backend_key(*snap, "test.com", "/exactXhtml"), "default/web:80");
+    // other.com keeps literal prefixes.
+    EXPECT_EQ(backend_key(*snap, "other.com", "/aXb"), "404");
+    EXPECT_EQ(backend_key(*snap, "other.com", "/a.b/c"), "default/web:80");
+}
+
+TEST(regex_paths, invalid_regex_and_capture_are_diagnosed)
+{
+    auto store = store_from(std::string(class_and_service) +
+                            annotated_ingress("bad", "test.com", {{"/(?=lookahead)", "number: 80"}, {"/ok(.*)", "number: 9000"}},
+                                              "    nginx.ingress.kubernetes.io/rewrite-target: /$9\n"));
+    auto snap = build_snapshot(store, {}, 1);
+    EXPECT_TRUE(has_diagnostic(*snap, "Ingress default/bad: path /(?=lookahead): not a valid RE2 regular expression"));
+    EXPECT_TRUE(has_diagnostic(*snap, "\"/$9\" uses $9 but the path has 1 capture group(s)"));
+    EXPECT_EQ(backend_key(*snap, "test.com", "/ok/x"), "default/web:9000");
+}
+
+TEST(regex_paths, annotations_compile_into_the_location)
+{
+    auto store = store_from(std::string(class_and_service) +
+                            annotated_ingress("web", "test.com", {{"/", "number: 80"}},
+                                              "    nginx.ingress.kubernetes.io/proxy-read-timeout: \"5\"\n"
+                                              "    nginx.ingress.kubernetes.io/proxy-body-size: 8m\n"
+                                              "    nginx.ingress.kubernetes.io/upstream-vhost: internal.svc\n"
+                                              "    nginx.ingress.kubernetes.io/permanent-redirect: https://x.example$request_uri\n"
+                                              "    nginx.ingress.kubernetes.io/server-snippet: evil\n"));
+    auto snap = build_snapshot(store, {}, 1);
+    const location& loc = *match_route(*snap, "test.com", "/").loc;
+    EXPECT_EQ(loc.policy.read_timeout, std::chrono::seconds(5));
+    EXPECT_EQ(loc.policy.max_body_size, 8u << 20);
+    EXPECT_EQ(loc.upstream_vhost, "internal.svc");
+    ASSERT_TRUE(loc.redirect);
+    EXPECT_EQ(loc.redirect->code, 301u);
+    EXPECT_FALSE(snap->exact_hosts.at("test.com").regex);  // neither use-regex nor a rewrite
+    EXPECT_TRUE(has_diagnostic(*snap, "Ingress default/web: metadata.annotations[nginx.ingress.kubernetes.io/server-snippet]: refused"));
+}
+
+TEST(regex_paths, rewrite_equal_to_path_is_not_a_rewrite)
+{
+    auto store = store_from(std::string(class_and_service) +
+                            annotated_ingress("web", "test.com", {{"/app", "number: 80"}},
+                                              "    nginx.ingress.kubernetes.io/rewrite-target: /app\n"));
+    auto snap = build_snapshot(store, {}, 1);
+    EXPECT_FALSE(snap->exact_hosts.at("test.com").regex);
+    EXPECT_FALSE(match_route(*snap, "test.com", "/app").loc->rewrite);
+}
+
+TEST(regex_paths, app_root_and_www_redirect_hosts)
+{
+    auto store = store_from(std::string(class_and_service) +
+                            annotated_ingress("web", "www.example.com", {{"/", "number: 80"}},
+                                              "    nginx.ingress.kubernetes.io/app-root: /app1\n"
+                                              "    nginx.ingress.kubernetes.io/from-to-www-redirect: \"true\"\n") +
+                            annotated_ingress("both", "both.com", {{"/", "number: 80"}},
+                                              "    nginx.ingress.kubernetes.io/from-to-www-redirect: \"true\"\n") +
+                            annotated_ingress("both-www", "www.both.com", {{"/", "number: 80"}}, "    x: y\n"));
+    auto snap = build_snapshot(store, {}, 1);
+    EXPECT_EQ(snap->exact_hosts.at("www.example.com").app_root, "/app1");
+    EXPECT_EQ(snap->exact_hosts.at("example.com").redirect_to, "www.example.com");
+    // A twin that an Ingress defines is served, not redirected.
+    EXPECT_EQ(snap->exact_hosts.at("www.both.com").redirect_to, "");
+}
+
+}  // namespace
+}  // namespace sluice
