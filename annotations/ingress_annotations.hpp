@@ -36,7 +36,19 @@ struct proxy_config {
     std::optional<uint32_t> next_upstream_tries;
 };
 
+// canary-*: set only when `canary: "true"`.
+struct canary_config {
+    bool enabled = false;
+    std::string header;
+    std::string header_value;
+    std::string header_pattern;
+    std::string cookie;
+    uint32_t weight = 0;
+    uint32_t weight_total = 100;
+};
+
 struct ingress_annotations {
+    std::optional<canary_config> canary;
     rewrite_config rewrite;
     redirect_config redirect;
     proxy_config proxy;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "annotations/canary.hpp"
 #include "annotations/proxy.hpp"
 #include "annotations/redirect.hpp"
 #include "annotations/rewrite.hpp"
@@ -21,7 +22,11 @@ constexpr const char* vhost_keys[] = {"upstream-vhost"};
 constexpr const char* snippet_keys[] = {"configuration-snippet", "server-snippet", "stream-snippet", "auth-snippet",
                                         "modsecurity-snippet"};
 
+constexpr const char* canary_keys[] = {"canary", "canary-by-header", "canary-by-header-value", "canary-by-header-pattern",
+                                       "canary-by-cookie", "canary-weight", "canary-weight-total"};
+
 constexpr annotation_group groups[] = {
+    {"canary", canary_keys, parse_canary},
     {"rewrite", rewrite_keys, parse_rewrite},
     {"redirect", redirect_keys, parse_redirect},
     {"proxy", proxy_keys, parse_proxy},
@@ -37,9 +42,8 @@ constexpr std::string_view known_unsupported[] = {
     "auth-keepalive-timeout", "auth-method", "auth-proxy-set-headers", "auth-realm", "auth-request-redirect",
     "auth-response-headers", "auth-secret", "auth-secret-type", "auth-signin", "auth-signin-redirect-param",
     "auth-tls-error-page", "auth-tls-match-cn", "auth-tls-pass-certificate-to-upstream", "auth-tls-secret",
-    "auth-tls-verify-client", "auth-tls-verify-depth", "auth-type", "auth-url", "backend-protocol", "canary",
-    "canary-by-cookie", "canary-by-header", "canary-by-header-pattern", "canary-by-header-value", "canary-weight",
-    "canary-weight-total", "client-body-timeout", "connection-proxy-header", "cors-allow-credentials",
+    "auth-tls-verify-client", "auth-tls-verify-depth", "auth-type", "auth-url", "backend-protocol",
+    "client-body-timeout", "connection-proxy-header", "cors-allow-credentials",
     "cors-allow-headers", "cors-allow-methods", "cors-allow-origin", "cors-expose-headers", "cors-max-age",
     "custom-headers", "custom-http-errors", "default-backend", "denylist-source-range",
     "disable-proxy-intercept-errors", "enable-access-log", "enable-cors", "enable-global-auth", "enable-modsecurity",

@@ -81,6 +81,22 @@ sluice_pid=$!
 # nginx configured as ingress-nginx configures a location: the same forwarded headers, HTTP/1.1
 # and keep-alive to the upstream, no access log (sluice has none yet).
 mkdir -p "$work/nginx"
+cat >"$work/nginx/proxy_location.conf" <<'CONF'
+proxy_http_version 1.1;
+proxy_set_header Host $http_host;
+proxy_set_header Connection "";
+proxy_set_header X-Request-ID $req_id;
+proxy_set_header X-Real-IP $remote_addr;
+proxy_set_header X-Forwarded-For $remote_addr;
+proxy_set_header X-Forwarded-Host $http_host;
+proxy_set_header X-Forwarded-Port $server_port;
+proxy_set_header X-Forwarded-Proto $scheme;
+proxy_set_header X-Scheme $scheme;
+proxy_set_header X-Original-Forwarded-For $http_x_forwarded_for;
+proxy_set_header Proxy "";
+proxy_buffering off;
+proxy_pass http://echo;
+CONF
 cat >"$work/nginx/nginx.conf" <<CONF
 worker_processes $workers;
 pid $work/nginx/nginx.pid;
@@ -96,39 +112,13 @@ http {
     server_name bench-rewrite.local;
     location ~* "^/something(/|\$)(.*)" {
       rewrite "(?i)/something(/|\$)(.*)" /\$2 break;
-      proxy_http_version 1.1;
-      proxy_set_header Host \$http_host;
-      proxy_set_header Connection "";
-      proxy_set_header X-Request-ID \$req_id;
-      proxy_set_header X-Real-IP \$remote_addr;
-      proxy_set_header X-Forwarded-For \$remote_addr;
-      proxy_set_header X-Forwarded-Host \$http_host;
-      proxy_set_header X-Forwarded-Port \$server_port;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-      proxy_set_header X-Scheme \$scheme;
-      proxy_set_header X-Original-Forwarded-For \$http_x_forwarded_for;
-      proxy_set_header Proxy "";
-      proxy_buffering off;
-      proxy_pass http://echo;
+      include $work/nginx/proxy_location.conf;
     }
   }
   server {
     listen 127.0.0.1:$nginx_port default_server;
     location / {
-      proxy_http_version 1.1;
-      proxy_set_header Host \$http_host;
-      proxy_set_header Connection "";
-      proxy_set_header X-Request-ID \$req_id;
-      proxy_set_header X-Real-IP \$remote_addr;
-      proxy_set_header X-Forwarded-For \$remote_addr;
-      proxy_set_header X-Forwarded-Host \$http_host;
-      proxy_set_header X-Forwarded-Port \$server_port;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-      proxy_set_header X-Scheme \$scheme;
-      proxy_set_header X-Original-Forwarded-For \$http_x_forwarded_for;
-      proxy_set_header Proxy "";
-      proxy_buffering off;
-      proxy_pass http://echo;
+      include $work/nginx/proxy_location.conf;
     }
   }
 }

@@ -34,11 +34,24 @@ public:
             return std::tie(a->meta.creation_timestamp, a->meta.ns, a->meta.name) <
                    std::tie(b->meta.creation_timestamp, b->meta.ns, b->meta.name);
         });
+        // A canary Ingress creates no server and no location: it joins the locations of a main
+        // Ingress with the same host, path and path type.
+        std::vector<const k8s::ingress*> canaries;
+        std::erase_if(ingresses, [&](const k8s::ingress* ing) {
+            if (!annotations_of(*ing).canary)
+                return false;
+            canaries.push_back(ing);
+            return true;
+        });
         for (const k8s::ingress* ing : ingresses)
             add_servers(*ing);
         for (const k8s::ingress* ing : ingresses) {
             report_annotation_diagnostics(*ing);
             add_paths(*ing);
+        }
+        for (const k8s::ingress* ing : canaries) {
+            report_annotation_diagnostics(*ing);
+            merge_canary(*ing);
         }
         finalize_regex_hosts();
         add_www_redirects();
@@ -398,6 +411,92 @@ private:
             }
             table.set = std::move(set);
             vh->regex = std::move(table);
+        }
+    }
+
+    virtual_host* find_host(const std::string& lowered)
+    {
+        if (lowered.empty())
+            return &snap_.catch_all;
+        auto& table = lowered.starts_with("*.") ? snap_.wildcard_hosts : snap_.exact_hosts;
+        auto it = table.find(lowered.starts_with("*.") ? lowered.substr(2) : lowered);
+        return it == table.end() ? nullptr : &it->second;
+    }
+
+    static void add_canary(location& loc, const canary_policy& policy, uint32_t backend, const std::string& ingress)
+    {
+        loc.canary_policies.push_back(policy);
+        loc.canary_backends.push_back(backend);
+        loc.canary_ingresses.push_back(ingress);
+    }
+
+    // Joins a canary Ingress to the main locations it names. Unlike ingress-nginx, the split is
+    // attached to the location, not to the main Service's upstream, so other hosts and paths
+    // using the same Service are not affected (ingress-nginx #4667), and several canaries may
+    // share a location (asked oldest first).
+    void merge_canary(const k8s::ingress& ing)
+    {
+        const auto& c = *annotations_of(ing).canary;
+        const std::string name = ing.meta.ns + "/" + ing.meta.name;
+        const std::string prefix = options_.annotations_prefix + "/";
+        canary_policy policy;
+        policy.header = c.header;
+        policy.header_value = c.header_value;
+        policy.cookie = c.cookie;
+        policy.weight = c.weight;
+        policy.weight_total = c.weight_total;
+        if (!c.header_pattern.empty() && c.header_value.empty()) {
+            re2::RE2::Options opts;
+            opts.set_log_errors(false);
+            auto re = std::make_shared<re2::RE2>(c.header_pattern, opts);
+            if (re->ok())
+                policy.header_pattern = std::move(re);
+            else
+                diag(ing, "metadata.annotations[" + prefix + "canary-by-header-pattern]",
+                     "not a valid RE2 regular expression (" + re->error() + "); ignored");
+        }
+        if (ing.default_backend && ing.default_backend->has_service) {
+            uint32_t b = resolve_backend(ing, ing.default_backend->service_name, ing.default_backend->service_port,
+                                         "spec.defaultBackend");
+            if (snap_.catch_all.fallback.backend != no_backend) {
+                add_canary(snap_.catch_all.fallback, policy, b, name);
+            } else {
+                diag(ing, "spec.defaultBackend", "no main default backend to be a canary of; ignored");
+            }
+        }
+        for (size_t r = 0; r < ing.rules.size(); ++r) {
+            const auto& rule = ing.rules[r];
+            std::string lowered;
+            if (!rule.host.empty() && !valid_host(rule.host, lowered)) {
+                diag(ing, "spec.rules[" + std::to_string(r) + "].host", "\"" + rule.host + "\" is not a valid host name; rule ignored");
+                continue;
+            }
+            virtual_host* vh = find_host(lowered);
+            for (size_t p = 0; p < rule.paths.size(); ++p) {
+                const auto& path = rule.paths[p];
+                const std::string field = "spec.rules[" + std::to_string(r) + "].http.paths[" + std::to_string(p) + "]";
+                std::string raw = path.path.empty() ? "/" : path.path;
+                path_match match = path.type == k8s::path_type::exact ? path_match::exact : path_match::prefix;
+                location* target = nullptr;
+                if (vh) {
+                    for (auto& loc : vh->locations)
+                        if (loc.raw_path == raw && loc.match == match && loc.backend != no_backend)
+                            target = &loc;
+                }
+                if (!target) {
+                    diag(ing, field,
+                         "canary: no main Ingress serves host " + (lowered.empty() ? std::string("*") : lowered) +
+                             " path " + raw + " (" + (match == path_match::exact ? "Exact" : "Prefix") +
+                             "); a canary creates no route of its own, path ignored");
+                    continue;
+                }
+                if (path.backend.has_resource) {
+                    diag(ing, field + ".backend.resource", "resource backends are not supported; path ignored");
+                    continue;
+                }
+                uint32_t b = resolve_backend(ing, path.backend.service_name, path.backend.service_port, field + ".backend");
+                add_canary(*target, policy, b, name);
+            }
         }
     }
 

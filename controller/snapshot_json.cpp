@@ -18,6 +18,25 @@ json location_json(const route_snapshot& snap, const location& loc)
            {"readTimeoutMs", loc.policy.read_timeout.count()},
            {"maxBodySize", loc.policy.max_body_size},
            {"nextUpstreamTries", loc.policy.next_upstream_tries}};
+    if (!loc.raw_path.empty() && loc.raw_path != loc.path)
+        j["pathAsWritten"] = loc.raw_path;
+    if (loc.rewrite)
+        j["rewriteTarget"] = loc.rewrite->text();
+    if (loc.redirect)
+        j["redirect"] = {{"code", loc.redirect->code}, {"url", loc.redirect->url.text()}};
+    if (!loc.upstream_vhost.empty())
+        j["upstreamVhost"] = loc.upstream_vhost;
+    for (size_t i = 0; i < loc.canary_policies.size(); ++i) {
+        const auto& p = loc.canary_policies[i];
+        j["canaries"].push_back({{"ingress", loc.canary_ingresses[i]},
+                                 {"backend", snap.backends[loc.canary_backends[i]].key},
+                                 {"header", p.header},
+                                 {"headerValue", p.header_value},
+                                 {"headerPattern", p.header_pattern ? p.header_pattern->pattern() : ""},
+                                 {"cookie", p.cookie},
+                                 {"weight", p.weight},
+                                 {"weightTotal", p.weight_total}});
+    }
     return j;
 }
 
@@ -32,9 +51,16 @@ json host_json(const route_snapshot& snap, const virtual_host& h)
     });
     for (const location* l : sorted)
         locations.push_back(location_json(snap, *l));
-    return json{{"host", h.name.empty() ? "_" : h.name},
+    json out{{"host", h.name.empty() ? "_" : h.name},
                 {"locations", std::move(locations)},
                 {"fallback", location_json(snap, h.fallback)}};
+    if (h.regex)
+        out["regexPaths"] = true;
+    if (!h.app_root.empty())
+        out["appRoot"] = h.app_root;
+    if (!h.redirect_to.empty())
+        out["redirectTo"] = h.redirect_to;
+    return out;
 }
 
 }  // namespace

@@ -83,6 +83,29 @@ struct session {
 
 using request_parser = http::request_parser<http::buffer_body>;
 
+// The request fields the canary decision reads.
+class request_fields final : public canary_request {
+public:
+    explicit request_fields(const http::request<http::buffer_body>& req) : req_(req) {}
+    std::optional<std::string_view> header(std::string_view name) const override
+    {
+        auto it = req_.find(name);
+        if (it == req_.end())
+            return std::nullopt;
+        return std::string_view(it->value());
+    }
+    std::optional<std::string_view> cookie(std::string_view name) const override
+    {
+        for (auto range = req_.equal_range(http::field::cookie); range.first != range.second; ++range.first)
+            if (auto v = find_cookie(range.first->value(), name))
+                return v;
+        return std::nullopt;
+    }
+
+private:
+    const http::request<http::buffer_body>& req_;
+};
+
 // Reads and drops a small remaining request body so that the connection can be reused.
 asio::awaitable<bool> discard_body(session& s, request_parser& parser, std::chrono::milliseconds timeout)
 {
@@ -143,6 +166,7 @@ struct attempt_result {
 struct request_state {
     const route_snapshot& snap;
     const location& loc;
+    uint32_t backend;  // the location's, or the canary's it chose
     request_parser& parser;
     bool head = false;
     bool idempotent = false;
@@ -356,7 +380,7 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
 asio::awaitable<bool> forward(session& s, request_state& rs, const std::string& best_host)
 {
     auto& req = rs.parser.get();
-    const backend& be = rs.snap.backends[rs.loc.backend];
+    const backend& be = rs.snap.backends[rs.backend];
 
     char generated_id[32];
     std::string_view request_id = req["X-Request-ID"];
@@ -390,7 +414,7 @@ asio::awaitable<bool> forward(session& s, request_state& rs, const std::string& 
                                                                  : static_cast<uint32_t>(be.endpoints.size());
     attempt_result last{attempt_outcome::failed, 502};
     for (uint32_t tries = 0; tries < max_tries; ++tries) {
-        size_t index = s.w.pick_endpoint(rs.snap, rs.loc.backend, tried);
+        size_t index = s.w.pick_endpoint(rs.snap, rs.backend, tried);
         if (index == SIZE_MAX)
             break;
         tried[index] = true;
@@ -462,7 +486,16 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
     }
     if (loc.backend == no_backend)
         co_return co_await send_local(s, &parser, 404, keep_alive, head, loc.policy.send_timeout);
-    if (snap->backends[loc.backend].state != backend_state::ready)
+    // Canary phase: a canary takes the request or the main backend keeps it; everything else
+    // about the location (rewrite, timeouts, ...) is the main Ingress's.
+    uint32_t backend_index = loc.backend;
+    if (!loc.canary_policies.empty()) {
+        int pick = choose_canary(loc.canary_policies, request_fields{req},
+                                 [&s](uint32_t n) { return s.w.uniform(n); });
+        if (pick >= 0)
+            backend_index = loc.canary_backends[static_cast<size_t>(pick)];
+    }
+    if (snap->backends[backend_index].state != backend_state::ready)
         co_return co_await send_local(s, &parser, 503, keep_alive, head, loc.policy.send_timeout);
 
     // Copied now: the views into the request line die when a rewrite replaces the target.
@@ -480,7 +513,7 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
     }
 
     std::string_view expect = req[http::field::expect];
-    request_state rs{*snap, loc, parser};
+    request_state rs{*snap, loc, backend_index, parser};
     rs.head = head;
     rs.idempotent = is_idempotent(req.method());
     rs.keep_alive = keep_alive;

@@ -16,6 +16,7 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include "canary/canary_decision.hpp"
 #include "proxy/url_template.hpp"
 
 namespace sluice {
@@ -80,6 +81,11 @@ struct location {
     std::optional<url_template> x_forwarded_prefix;  // sent only with a rewrite, as ingress-nginx
     std::optional<redirect_action> redirect;         // permanent- or temporal-redirect
     std::string upstream_vhost;                      // Host sent upstream instead of the client's
+    // Canary Ingresses merged into this location, asked in order (oldest Ingress first); entry i
+    // sends to canary_backends[i]. Location behaviour above applies to canary traffic too.
+    std::vector<canary_policy> canary_policies;
+    std::vector<uint32_t> canary_backends;
+    std::vector<std::string> canary_ingresses;
 };
 
 // A host whose paths are regular expressions, matched in ingress-nginx's order (longest path

@@ -46,6 +46,8 @@ size_t worker::pick_endpoint(const route_snapshot& snap, uint32_t backend_index,
     return SIZE_MAX;
 }
 
+uint32_t worker::uniform(uint32_t n) { return std::uniform_int_distribution<uint32_t>(1, n)(random_); }
+
 void worker::make_request_id(char out[32])
 {
     static constexpr char hex[] = "0123456789abcdef";

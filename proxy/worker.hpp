@@ -49,6 +49,9 @@ public:
     // request pinned to an older snapshot uses a shared cursor.
     size_t pick_endpoint(const route_snapshot& snap, uint32_t backend_index, const std::vector<bool>& tried);
 
+    // Uniform in [1, n]: the canary weight draw.
+    uint32_t uniform(uint32_t n);
+
     // 32 hex characters, as nginx's $request_id.
     void make_request_id(char out[32]);
 

@@ -402,3 +402,91 @@ TEST(regex_paths, app_root_and_www_redirect_hosts)
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+const char* canary_objects = R"(
+---
+apiVersion: v1
+kind: Service
+metadata: {name: canary}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: canary-1, labels: {kubernetes.io/service-name: canary}}
+addressType: IPv4
+ports: [{name: http, port: 8081}]
+endpoints: [{addresses: [10.9.0.1]}]
+)";
+
+std::string canary_ingress(const std::string& name, const std::string& host, const std::string& path,
+                           const std::string& type, const std::string& annotations)
+{
+    return "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " + name +
+           "\n  annotations:\n    nginx.ingress.kubernetes.io/canary: \"true\"\n" + annotations +
+           "spec:\n  ingressClassName: nginx\n  rules:\n  - host: " + host + "\n    http:\n      paths:\n      - path: " +
+           path + "\n        pathType: " + type +
+           "\n        backend: {service: {name: canary, port: {number: 80}}}\n";
+}
+
+TEST(canary_merge, joins_the_location_with_the_same_host_path_and_type_only)
+{
+    auto store = store_from(std::string(class_and_service) + canary_objects + ingress("main", "a.com", "number: 80") +
+                            ingress("same-service-elsewhere", "b.com", "number: 80") +
+                            canary_ingress("canary", "a.com", "/", "Prefix",
+                                           "    nginx.ingress.kubernetes.io/canary-weight: \"30\"\n"));
+    auto snap = build_snapshot(store, {}, 1);
+    const location& a = *match_route(*snap, "a.com", "/").loc;
+    ASSERT_EQ(a.canary_policies.size(), 1u);
+    EXPECT_EQ(a.canary_policies[0].weight, 30u);
+    EXPECT_EQ(snap->backends[a.canary_backends[0]].key, "default/canary:80");
+    // ingress-nginx #4667: the other host using the same main Service is not split.
+    EXPECT_TRUE(match_route(*snap, "b.com", "/").loc->canary_policies.empty());
+}
+
+TEST(canary_merge, a_canary_alone_creates_no_route)
+{
+    auto store = store_from(std::string(class_and_service) + canary_objects +
+                            canary_ingress("lonely", "lonely.com", "/", "Prefix",
+                                           "    nginx.ingress.kubernetes.io/canary-weight: \"100\"\n"));
+    auto snap = build_snapshot(store, {}, 1);
+    EXPECT_EQ(match_route(*snap, "lonely.com", "/").loc->backend, no_backend);
+    EXPECT_FALSE(snap->exact_hosts.contains("lonely.com"));
+    EXPECT_TRUE(has_diagnostic(*snap, "Ingress default/lonely: spec.rules[0].http.paths[0]: canary: no main Ingress serves host lonely.com path /"));
+}
+
+TEST(canary_merge, path_type_must_match_and_several_canaries_keep_their_order)
+{
+    std::string first = canary_ingress("first", "a.com", "/", "Prefix",
+                                       "    nginx.ingress.kubernetes.io/canary-by-header: X-First\n");
+    first.replace(first.find("  name: first\n"), 14, "  name: first\n  creationTimestamp: \"2020-01-01T00:00:00Z\"\n");
+    std::string second = canary_ingress("second", "a.com", "/", "Prefix",
+                                        "    nginx.ingress.kubernetes.io/canary-by-header: X-Second\n");
+    second.replace(second.find("  name: second\n"), 15, "  name: second\n  creationTimestamp: \"2021-01-01T00:00:00Z\"\n");
+    auto store = store_from(std::string(class_and_service) + canary_objects + ingress("main", "a.com", "number: 80") +
+                            canary_ingress("exact-mismatch", "a.com", "/", "Exact", "") +
+                            second + first);
+    auto snap = build_snapshot(store, {}, 1);
+    const location& loc = *match_route(*snap, "a.com", "/").loc;
+    ASSERT_EQ(loc.canary_policies.size(), 2u);
+    EXPECT_EQ(loc.canary_policies[0].header, "X-First");
+    EXPECT_EQ(loc.canary_policies[1].header, "X-Second");
+    EXPECT_TRUE(has_diagnostic(*snap, "Ingress default/exact-mismatch: spec.rules[0].http.paths[0]: canary: no main Ingress serves host a.com path / (Exact)"));
+}
+
+TEST(canary_merge, configured_but_not_enabled_is_reported)
+{
+    std::string not_enabled = ingress("half", "c.com", "number: 80",
+                                      "  annotations: {nginx.ingress.kubernetes.io/canary-weight: \"50\"}\n");
+    auto store = store_from(std::string(class_and_service) + not_enabled);
+    auto snap = build_snapshot(store, {}, 1);
+    // Served as a normal Ingress, with a diagnostic.
+    EXPECT_NE(match_route(*snap, "c.com", "/").loc->backend, no_backend);
+    EXPECT_TRUE(match_route(*snap, "c.com", "/").loc->canary_policies.empty());
+    EXPECT_TRUE(has_diagnostic(*snap, "canary-* annotations are set but canary is not \"true\""));
+}
+
+}  // namespace
+}  // namespace sluice
