@@ -47,8 +47,18 @@ struct canary_config {
     uint32_t weight_total = 100;
 };
 
+// auth-type basic, auth-secret, auth-secret-type, auth-realm
+struct auth_basic_config {
+    bool enabled = false;
+    std::string secret;  // "name" or "namespace/name"
+    bool map = false;    // auth-secret-type auth-map (else auth-file)
+    std::string realm;
+    std::string denied;  // non-empty: misconfigured, the location answers 503
+};
+
 struct ingress_annotations {
     std::optional<canary_config> canary;
+    std::optional<auth_basic_config> auth_basic;
     rewrite_config rewrite;
     redirect_config redirect;
     proxy_config proxy;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "annotations/auth_basic.hpp"
 #include "annotations/canary.hpp"
 #include "annotations/proxy.hpp"
 #include "annotations/redirect.hpp"
@@ -25,7 +26,10 @@ constexpr const char* snippet_keys[] = {"configuration-snippet", "server-snippet
 constexpr const char* canary_keys[] = {"canary", "canary-by-header", "canary-by-header-value", "canary-by-header-pattern",
                                        "canary-by-cookie", "canary-weight", "canary-weight-total"};
 
+constexpr const char* auth_basic_keys[] = {"auth-type", "auth-secret", "auth-secret-type", "auth-realm"};
+
 constexpr annotation_group groups[] = {
+    {"auth-basic", auth_basic_keys, parse_auth_basic},
     {"canary", canary_keys, parse_canary},
     {"rewrite", rewrite_keys, parse_rewrite},
     {"redirect", redirect_keys, parse_redirect},
@@ -39,10 +43,10 @@ constexpr annotation_group groups[] = {
 constexpr std::string_view known_unsupported[] = {
     "affinity", "affinity-canary-behavior", "affinity-mode", "allowlist-source-range", "auth-always-set-cookie",
     "auth-cache-duration", "auth-cache-key", "auth-keepalive", "auth-keepalive-requests", "auth-keepalive-share-vars",
-    "auth-keepalive-timeout", "auth-method", "auth-proxy-set-headers", "auth-realm", "auth-request-redirect",
-    "auth-response-headers", "auth-secret", "auth-secret-type", "auth-signin", "auth-signin-redirect-param",
+    "auth-keepalive-timeout", "auth-method", "auth-proxy-set-headers", "auth-request-redirect",
+    "auth-response-headers", "auth-signin", "auth-signin-redirect-param",
     "auth-tls-error-page", "auth-tls-match-cn", "auth-tls-pass-certificate-to-upstream", "auth-tls-secret",
-    "auth-tls-verify-client", "auth-tls-verify-depth", "auth-type", "auth-url", "backend-protocol",
+    "auth-tls-verify-client", "auth-tls-verify-depth", "auth-url", "backend-protocol",
     "client-body-timeout", "connection-proxy-header", "cors-allow-credentials",
     "cors-allow-headers", "cors-allow-methods", "cors-allow-origin", "cors-expose-headers", "cors-max-age",
     "custom-headers", "custom-http-errors", "default-backend", "denylist-source-range",

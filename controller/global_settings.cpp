@@ -132,6 +132,13 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
              settings.header_limit = static_cast<uint32_t>(*n * *size);
              return true;
          }},
+        {"allow-cross-namespace-resources",
+         [&](std::string_view v) {
+             auto b = parse_bool(trim(v));
+             if (b)
+                 settings.allow_cross_namespace_resources = *b;
+             return b.has_value();
+         }},
         {"generate-request-id",
          [&](std::string_view v) {
              auto b = parse_bool(trim(v));

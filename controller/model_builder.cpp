@@ -7,7 +7,10 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "controller/global_settings.hpp"
+#include "proxy/htpasswd.hpp"
 #include "proxy/url_template.hpp"
+
+#include <openssl/evp.h>
 
 namespace sluice {
 namespace {
@@ -300,6 +303,8 @@ private:
         if (a.proxy.next_upstream_tries)
             loc.policy.next_upstream_tries = *a.proxy.next_upstream_tries;
         loc.upstream_vhost = a.upstream_vhost;
+        if (a.auth_basic)
+            loc.auth = resolve_basic_auth(ing, *a.auth_basic);
         std::string error;
         if (!a.redirect.url.empty()) {
             if (auto t = url_template::parse(a.redirect.url, true, error))
@@ -321,6 +326,65 @@ private:
             }
         }
         return a.rewrite.use_regex || rewrites;
+    }
+
+    // The users of an auth-secret, parsed once per Ingress and Secret in a build. A problem with
+    // the Secret denies the location (503), as ingress-nginx: never served unprotected.
+    std::shared_ptr<const basic_auth> resolve_basic_auth(const k8s::ingress& ing, const annotations::auth_basic_config& c)
+    {
+        const std::string cache_key = ing.meta.ns + "/" + ing.meta.name;
+        if (auto it = auth_by_ingress_.find(cache_key); it != auth_by_ingress_.end())
+            return it->second;
+        auto auth = std::make_shared<basic_auth>();
+        auth->www_authenticate = "Basic realm=\"" + c.realm + "\"";
+        const std::string field = "metadata.annotations[" + options_.annotations_prefix + "/auth-secret]";
+        auto deny = [&](const std::string& why) {
+            auth->denied = why;
+            diag(ing, field, why + "; the location answers 503");
+        };
+        if (!c.denied.empty()) {
+            auth->denied = c.denied;  // already reported by the annotation parser
+        } else {
+            auto slash = c.secret.find('/');
+            std::string ns = slash == std::string::npos ? ing.meta.ns : c.secret.substr(0, slash);
+            std::string name = slash == std::string::npos ? c.secret : c.secret.substr(slash + 1);
+            const auto* secret = store_.find<k8s::secret>(kind::secret, ns, name);
+            if (ns != ing.meta.ns && !snap_.settings.allow_cross_namespace_resources) {
+                deny("Secret " + ns + "/" + name + " is in another namespace and allow-cross-namespace-resources is off");
+            } else if (!secret) {
+                deny("Secret " + ns + "/" + name + " not found");
+            } else if (!c.map && !secret->data.contains("auth")) {
+                deny("Secret " + ns + "/" + name + " has no key \"auth\" (auth-secret-type auth-file)");
+            } else {
+                auto table = std::make_shared<htpasswd_table>(c.map ? htpasswd_table::from_map(secret->data)
+                                                                    : htpasswd_table::parse_file(secret->data.at("auth")));
+                if (table->size() == 0)
+                    diag(ing, field, "Secret " + ns + "/" + name + " lists no usable user; every request gets 401");
+                auth->users = std::move(table);
+                auth->version = secret_version(*secret, c.map);
+            }
+        }
+        auth_by_ingress_.emplace(cache_key, auth);
+        return auth;
+    }
+
+    // A digest of the Secret's content: cached verifications of an older version never match.
+    static std::string secret_version(const k8s::secret& secret, bool map)
+    {
+        EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+        EVP_DigestUpdate(ctx, map ? "map" : "file", map ? 3 : 4);
+        for (const auto& [k, v] : secret.data) {
+            uint64_t sizes[2] = {k.size(), v.size()};
+            EVP_DigestUpdate(ctx, sizes, sizeof sizes);
+            EVP_DigestUpdate(ctx, k.data(), k.size());
+            EVP_DigestUpdate(ctx, v.data(), v.size());
+        }
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        EVP_DigestFinal_ex(ctx, md, &n);
+        EVP_MD_CTX_free(ctx);
+        return std::string(reinterpret_cast<char*>(md), n);
     }
 
     void diag_once(const k8s::ingress& ing, const std::string& field, const std::string& message)
@@ -629,6 +693,7 @@ private:
     std::map<const virtual_host*, std::vector<bool>> own_regex_;
     std::set<std::string> www_hosts_;
     std::set<std::string> reported_;
+    std::map<std::string, std::shared_ptr<const basic_auth>> auth_by_ingress_;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -12,6 +13,7 @@
 #include "proxy/deadline.hpp"
 #include "proxy/error_pages.hpp"
 #include "proxy/forward_headers.hpp"
+#include "proxy/htpasswd.hpp"
 #include "proxy/location_actions.hpp"
 #include "proxy/path_normalize.hpp"
 #include "proxy/worker.hpp"
@@ -128,15 +130,16 @@ asio::awaitable<bool> discard_body(session& s, request_parser& parser, std::chro
 
 // Answers with a status sluice generates itself. Returns whether the connection stays open.
 asio::awaitable<bool> send_local(session& s, request_parser* parser, unsigned status, bool keep_alive, bool head,
-                                 std::chrono::milliseconds timeout, std::string_view location_header = {})
+                                 std::chrono::milliseconds timeout, http::field extra_name = http::field::unknown,
+                                 std::string_view extra_value = {})
 {
     if (parser && !parser->is_done())
         keep_alive = keep_alive && co_await discard_body(s, *parser, timeout);
     std::string_view page = error_page(status);
     http::response<http::empty_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::content_type, "text/html");
-    if (!location_header.empty())
-        res.set(http::field::location, location_header);
+    if (extra_name != http::field::unknown)
+        res.set(extra_name, extra_value);
     res.content_length(page.size());
     res.keep_alive(keep_alive);
     if (keep_alive && parser && parser->get().version() == 10)
@@ -435,6 +438,12 @@ asio::awaitable<bool> forward(session& s, request_state& rs, const std::string& 
     co_return co_await send_local(s, &rs.parser, last.status, keep, rs.head, rs.loc.policy.send_timeout);
 }
 
+// Runs on the slow-work pool. Parameters by value: a coroutine must own what it reads.
+asio::awaitable<password_check> verify_elsewhere(std::string password, std::string stored)
+{
+    co_return verify_password(password, stored);
+}
+
 asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool last_allowed)
 {
     // The request keeps this snapshot until it ends, whatever is published meanwhile.
@@ -457,17 +466,22 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
     const location& loc = *m.loc;
     const virtual_host& vh = *m.host;
 
-    // Redirect phase, in nginx's order: the from-to-www server, app-root (server level), then the
-    // location's permanent/temporal redirect. None of them reads the request body.
+    // Server phase, in nginx's order: the from-to-www server, then app-root (server rewrite).
     std::string_view request_uri = target.has_query ? std::string_view(target.path.data(), target.query.data() + target.query.size() - target.path.data())
                                                     : target.path;
     if (!vh.redirect_to.empty()) {
         std::string to = "http://" + vh.redirect_to + std::string(request_uri);
-        co_return co_await send_local(s, &parser, 308, keep_alive, head, loc.policy.send_timeout, to);
+        co_return co_await send_local(s, &parser, 308, keep_alive, head, loc.policy.send_timeout, http::field::location, to);
     }
     if (!vh.app_root.empty() && s.path == "/") {
         std::string to = "http://" + std::string(host_header) + vh.app_root;
-        co_return co_await send_local(s, &parser, 302, keep_alive, head, loc.policy.send_timeout, to);
+        co_return co_await send_local(s, &parser, 302, keep_alive, head, loc.policy.send_timeout, http::field::location, to);
+    }
+    // nginx checks client_max_body_size when it selects the location, before the location's
+    // rewrite and access phases.
+    if (loc.policy.max_body_size) {
+        if (auto length = parser.content_length(); length && *length > loc.policy.max_body_size)
+            co_return co_await send_local(s, &parser, 413, false, head, loc.policy.send_timeout);
     }
     path_captures captures;
     if (loc.rewrite || loc.redirect || loc.x_forwarded_prefix)
@@ -478,11 +492,43 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
     if (loc.redirect) {
         std::string to;
         loc.redirect->url.expand(values, to);
-        co_return co_await send_local(s, &parser, loc.redirect->code, keep_alive, head, loc.policy.send_timeout, to);
+        co_return co_await send_local(s, &parser, loc.redirect->code, keep_alive, head, loc.policy.send_timeout,
+                                      http::field::location, to);
     }
-    if (loc.policy.max_body_size) {
-        if (auto length = parser.content_length(); length && *length > loc.policy.max_body_size)
-            co_return co_await send_local(s, &parser, 413, false, head, loc.policy.send_timeout);
+    // Access phase: basic authentication. Slow hashes run on the shared slow-work pool; a
+    // success is remembered by this worker under a keyed digest.
+    if (loc.auth) {
+        const basic_auth& auth = *loc.auth;
+        if (!auth.denied.empty())
+            co_return co_await send_local(s, &parser, 503, keep_alive, head, loc.policy.send_timeout);
+        std::string user, password;
+        bool allowed = false;
+        if (parse_basic_credentials(req[http::field::authorization], user, password)) {
+            if (const std::string* hash = auth.users->find(user)) {
+                auto key = s.w.verified_credentials().key_for(auth.version, user, password);
+                if (s.w.verified_credentials().contains(key)) {
+                    allowed = true;
+                } else {
+                    password_check result;
+                    if (is_slow_hash(*hash)) {
+                        result = co_await asio::co_spawn(s.w.slow_work(), verify_elsewhere(password, *hash),
+                                                         asio::use_awaitable);
+                    } else {
+                        result = verify_password(password, *hash);
+                    }
+                    if (result == password_check::error)
+                        co_return co_await send_local(s, &parser, 500, keep_alive, head, loc.policy.send_timeout);
+                    allowed = result == password_check::match;
+                    if (allowed)
+                        s.w.verified_credentials().insert(key);
+                }
+            }
+        }
+        if (!allowed)
+            co_return co_await send_local(s, &parser, 401, keep_alive, head, loc.policy.send_timeout,
+                                          http::field::www_authenticate, auth.www_authenticate);
+        // ingress-nginx: proxy_set_header Authorization "" after a successful login.
+        req.erase(http::field::authorization);
     }
     if (loc.backend == no_backend)
         co_return co_await send_local(s, &parser, 404, keep_alive, head, loc.policy.send_timeout);

@@ -20,7 +20,7 @@ proxy_server::proxy_server(const listen_options& options, std::shared_ptr<const 
     std::vector<tcp::acceptor> acceptors;
     for (unsigned i = 0; i < n; ++i) {
         uint64_t seed = (uint64_t{entropy()} << 32) ^ entropy();
-        workers_.push_back(std::make_unique<worker>(i, seed));
+        workers_.push_back(std::make_unique<worker>(i, seed, slow_work_));
         worker& w = *workers_.back();
         w.set_snapshot(initial);
         tcp::acceptor acceptor(w.io());
@@ -67,6 +67,8 @@ void proxy_server::stop()
         if (t.joinable())
             t.join();
     threads_.clear();
+    slow_work_.stop();
+    slow_work_.join();
 }
 
 proxy_totals proxy_server::totals() const

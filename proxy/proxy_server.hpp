@@ -41,6 +41,8 @@ public:
     proxy_totals totals() const;
 
 private:
+    // Declared first, destroyed last: workers' pending hash checks complete before it goes.
+    boost::asio::thread_pool slow_work_{2};
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
     uint16_t http_port_ = 0;

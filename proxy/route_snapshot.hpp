@@ -39,6 +39,7 @@ struct global_settings {
     uint32_t upstream_keepalive_requests = 10000;
     uint32_t header_limit = 4 * 8192;  // large-client-header-buffers "4 8k"
     bool generate_request_id = true;
+    bool allow_cross_namespace_resources = false;  // auth-secret in another namespace
 };
 
 // Per-location behaviour compiled from annotations and ConfigMap defaults.
@@ -62,6 +63,16 @@ enum class path_match : uint8_t { exact, prefix };
 
 inline constexpr uint32_t no_backend = UINT32_MAX;
 
+class htpasswd_table;
+
+// Basic authentication of a location (auth-type basic), resolved from its Secret at build time.
+struct basic_auth {
+    std::shared_ptr<const htpasswd_table> users;
+    std::string version;           // digest of the Secret's content: keys the verification cache
+    std::string www_authenticate;  // Basic realm="..."
+    std::string denied;            // non-empty: misconfigured (missing Secret, ...): answer 503
+};
+
 struct redirect_action {
     unsigned code = 302;
     url_template url;
@@ -81,6 +92,7 @@ struct location {
     std::optional<url_template> x_forwarded_prefix;  // sent only with a rewrite, as ingress-nginx
     std::optional<redirect_action> redirect;         // permanent- or temporal-redirect
     std::string upstream_vhost;                      // Host sent upstream instead of the client's
+    std::shared_ptr<const basic_auth> auth;          // auth-type basic
     // Canary Ingresses merged into this location, asked in order (oldest Ingress first); entry i
     // sends to canary_backends[i]. Location behaviour above applies to canary traffic too.
     std::vector<canary_policy> canary_policies;

@@ -12,7 +12,10 @@ namespace sluice {
 
 namespace asio = boost::asio;
 
-worker::worker(unsigned index, uint64_t seed) : index_(index), random_(seed) {}
+worker::worker(unsigned index, uint64_t seed, asio::thread_pool& slow_work)
+    : index_(index), slow_work_(slow_work), random_(seed)
+{
+}
 
 void worker::set_snapshot(std::shared_ptr<const route_snapshot> snap)
 {

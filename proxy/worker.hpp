@@ -14,6 +14,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <boost/asio/thread_pool.hpp>
+
+#include "proxy/auth_cache.hpp"
 #include "proxy/deadline.hpp"
 #include "proxy/route_snapshot.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -35,7 +38,8 @@ using body_buffer = std::unique_ptr<std::array<char, 32 * 1024>>;
 
 class worker {
 public:
-    explicit worker(unsigned index, uint64_t seed);
+    // `slow_work` runs password hashes that would stall the worker (shared by all workers).
+    worker(unsigned index, uint64_t seed, boost::asio::thread_pool& slow_work);
 
     boost::asio::io_context& io() { return io_; }
     unsigned index() const { return index_; }
@@ -57,6 +61,8 @@ public:
 
     upstream_pool& pool() { return pool_; }
     deadline_list& deadlines() { return deadlines_; }
+    auth_cache& verified_credentials() { return auth_cache_; }
+    boost::asio::thread_pool& slow_work() { return slow_work_; }
     worker_counters& counters() { return counters_; }
     const worker_counters& counters() const { return counters_; }
 
@@ -79,6 +85,8 @@ private:
     std::vector<uint32_t> cursors_;  // per backend of snapshot_
     uint32_t stale_cursor_ = 0;
     upstream_pool pool_;
+    auth_cache auth_cache_;
+    boost::asio::thread_pool& slow_work_;
     worker_counters counters_;
     std::mt19937_64 random_;
     std::vector<body_buffer> spare_buffers_;

@@ -194,3 +194,54 @@ TEST(annotation_registry, every_group_lists_its_keys_and_none_is_also_unsupporte
 
 }  // namespace
 }  // namespace sluice::annotations
+
+namespace sluice::annotations {
+namespace {
+
+TEST(auth_basic_annotations, table)
+{
+    struct row {
+        std::map<std::string, std::string> in;
+        bool enabled;
+        std::string secret;
+        bool map;
+        std::string realm;
+        bool denied;
+    };
+    const row rows[] = {
+        {{}, false, "", false, "", false},
+        {{{"auth-type", "basic"}, {"auth-secret", "htpasswd"}}, true, "htpasswd", false, "", false},
+        {{{"auth-type", "basic"}, {"auth-secret", "other-ns/htpasswd"}, {"auth-realm", "Auth required - foo"}},
+         true, "other-ns/htpasswd", false, "Auth required - foo", false},
+        {{{"auth-type", "basic"}, {"auth-secret", "h"}, {"auth-secret-type", "auth-map"}}, true, "h", true, "", false},
+        {{{"auth-type", "basic"}, {"auth-secret", "h"}, {"auth-secret-type", "auth-file"}}, true, "h", false, "", false},
+        // Misconfigured authentication denies the location instead of serving it open.
+        {{{"auth-type", "basic"}}, true, "", false, "", true},
+        {{{"auth-type", "basic"}, {"auth-secret", "a/b/c"}}, true, "", false, "", true},
+        {{{"auth-type", "basic"}, {"auth-secret", "h"}, {"auth-secret-type", "ldap"}}, true, "", false, "", true},
+        {{{"auth-type", "digest"}, {"auth-secret", "h"}}, true, "", false, "", true},
+        {{{"auth-type", "kerberos"}, {"auth-secret", "h"}}, true, "", false, "", true},
+        // Without auth-type there is no authentication, as in ingress-nginx (with a diagnostic).
+        {{{"auth-secret", "h"}}, false, "", false, "", false},
+        // A realm that could break out of the quoted header value is refused.
+        {{{"auth-type", "basic"}, {"auth-secret", "h"}, {"auth-realm", "a\"b"}}, true, "h", false, "", false},
+    };
+    for (const auto& r : rows) {
+        auto a = parse(r.in);
+        std::string label;
+        for (const auto& [k, v] : r.in)
+            label += k + "=" + v + " ";
+        EXPECT_EQ(a.auth_basic.has_value(), r.enabled) << label;
+        if (!a.auth_basic)
+            continue;
+        EXPECT_EQ(!a.auth_basic->denied.empty(), r.denied) << label;
+        if (!r.denied) {
+            EXPECT_EQ(a.auth_basic->secret, r.secret) << label;
+            EXPECT_EQ(a.auth_basic->map, r.map) << label;
+            EXPECT_EQ(a.auth_basic->realm, r.realm) << label;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace sluice::annotations
