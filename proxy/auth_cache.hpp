@@ -16,14 +16,6 @@ class auth_cache {
 public:
     using digest = std::array<unsigned char, 32>;
 
-    explicit auth_cache(size_t capacity = 4096);
-
-    digest key_for(std::string_view secret_version, std::string_view user, std::string_view password) const;
-    bool contains(const digest& key) const { return entries_.contains(key); }
-    void insert(const digest& key);
-    size_t size() const { return entries_.size(); }
-
-private:
     struct digest_hash {
         size_t operator()(const digest& d) const noexcept
         {
@@ -33,6 +25,15 @@ private:
             return h;
         }
     };
+
+    explicit auth_cache(size_t capacity = 4096);
+
+    digest key_for(std::string_view secret_version, std::string_view user, std::string_view password) const;
+    bool contains(const digest& key) const { return entries_.contains(key); }
+    void insert(const digest& key);
+    size_t size() const { return entries_.size(); }
+
+private:
     std::array<unsigned char, 32> hmac_key_{};
     std::unordered_set<digest, digest_hash> entries_;
     std::vector<digest> ring_;  // insertion order, for eviction

@@ -510,11 +510,24 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
                     allowed = true;
                 } else {
                     password_check result;
-                    if (is_slow_hash(*hash)) {
+                    if (!is_slow_hash(*hash)) {
+                        result = verify_password(password, *hash);
+                    } else if (auto it = s.w.checks_in_flight().find(key); it != s.w.checks_in_flight().end()) {
+                        std::shared_ptr<credential_check> check = it->second;
+                        while (!check->finished) {
+                            auto [ec] = co_await check->done.async_wait(nothrow);
+                            (void)ec;  // cancelled: the result is in
+                        }
+                        result = static_cast<password_check>(check->result);
+                    } else {
+                        auto check = std::make_shared<credential_check>(s.w.io());
+                        s.w.checks_in_flight().emplace(key, check);
                         result = co_await asio::co_spawn(s.w.slow_work(), verify_elsewhere(password, *hash),
                                                          asio::use_awaitable);
-                    } else {
-                        result = verify_password(password, *hash);
+                        check->result = static_cast<int>(result);
+                        check->finished = true;
+                        check->done.cancel();
+                        s.w.checks_in_flight().erase(key);
                     }
                     if (result == password_check::error)
                         co_return co_await send_local(s, &parser, 500, keep_alive, head, loc.policy.send_timeout);

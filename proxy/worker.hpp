@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -31,6 +32,16 @@ struct worker_counters {
     std::atomic<uint64_t> upstream_connects{0};
     std::atomic<uint64_t> upstream_reuses{0};
     std::atomic<uint64_t> snapshot_swaps{0};
+};
+
+// A password check under way on the slow-work pool. Requests with the same credentials wait for
+// it instead of starting their own: a burst of connections with one bcrypt-14 login costs one
+// hash, not one per connection.
+struct credential_check {
+    explicit credential_check(boost::asio::io_context& io) : done(io, boost::asio::steady_timer::time_point::max()) {}
+    boost::asio::steady_timer done;  // cancelled when the result is in
+    int result = 0;                  // a password_check
+    bool finished = false;
 };
 
 // A fixed-size buffer lent to a request while it streams a body.
@@ -62,6 +73,8 @@ public:
     upstream_pool& pool() { return pool_; }
     deadline_list& deadlines() { return deadlines_; }
     auth_cache& verified_credentials() { return auth_cache_; }
+    using checks_map = std::unordered_map<auth_cache::digest, std::shared_ptr<credential_check>, auth_cache::digest_hash>;
+    checks_map& checks_in_flight() { return checks_in_flight_; }
     boost::asio::thread_pool& slow_work() { return slow_work_; }
     worker_counters& counters() { return counters_; }
     const worker_counters& counters() const { return counters_; }
@@ -86,6 +99,7 @@ private:
     uint32_t stale_cursor_ = 0;
     upstream_pool pool_;
     auth_cache auth_cache_;
+    checks_map checks_in_flight_;
     boost::asio::thread_pool& slow_work_;
     worker_counters counters_;
     std::mt19937_64 random_;
