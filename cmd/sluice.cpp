@@ -1,10 +1,13 @@
 // sluice: Kubernetes ingress controller and reverse proxy.
+#include <atomic>
 #include <csignal>
+#include <functional>
 #include <iostream>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/program_options.hpp>
 
 #include "controller/controller.hpp"
@@ -128,11 +131,12 @@ int main(int argc, char** argv)
         listen.http_port = static_cast<uint16_t>(http_port);
         listen.workers = workers;
         sluice::proxy_server proxy(listen, first);
+        std::atomic<bool> draining{false};
 
         sluice::status_server status(
             control_io, bind, static_cast<uint16_t>(status_port),
             sluice::status_handlers{
-                [&] { return ctl.ready(); },
+                [&] { return ctl.ready() && !draining.load(); },
                 [&] { return metrics_text(ctl, proxy); },
                 [&] { return sluice::snapshot_to_json(*ctl.current()).dump(2) + "\n"; },
             });
@@ -143,13 +147,43 @@ int main(int argc, char** argv)
                          " with " + std::to_string(workers) + " worker(s); status on " + bind + ":" +
                          std::to_string(status.port()) + "; manifests from " + manifests);
 
-        asio::signal_set signals(control_io, SIGINT, SIGTERM);
-        signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        // SIGTERM/SIGINT: drain gracefully (readyz turns 503, listeners close, idle connections
+        // close, requests in flight finish) within worker-shutdown-timeout; SIGQUIT: stop now.
+        asio::steady_timer drain_timer(control_io);
+        std::chrono::steady_clock::time_point drain_deadline;
+        std::function<void()> poll_drain = [&] {
+            if (proxy.totals().connections_open <= 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+                int64_t left = proxy.totals().connections_open;
+                sluice::log_info(left > 0 ? "drain timed out with " + std::to_string(left) + " connection(s) open; stopping"
+                                          : std::string("drained; stopping"));
+                control_io.stop();
+                return;
+            }
+            drain_timer.expires_after(std::chrono::milliseconds(50));
+            drain_timer.async_wait([&](const boost::system::error_code& ec) {
+                if (!ec)
+                    poll_drain();
+            });
+        };
+        asio::signal_set signals(control_io, SIGINT, SIGTERM, SIGQUIT);
+        std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
+                                                                                   int sig) {
             if (ec)
                 return;
-            sluice::log_info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", stopping");
-            control_io.stop();
-        });
+            if (sig == SIGQUIT || draining.exchange(true)) {
+                sluice::log_info(sig == SIGQUIT ? "received SIGQUIT, stopping now" : "second signal, stopping now");
+                control_io.stop();
+                return;
+            }
+            auto timeout = ctl.current()->settings.worker_shutdown_timeout;
+            sluice::log_info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", draining for up to " +
+                             std::to_string(timeout.count() / 1000) + "s");
+            drain_deadline = std::chrono::steady_clock::now() + timeout;
+            proxy.begin_drain();
+            poll_drain();
+            signals.async_wait(on_signal);
+        };
+        signals.async_wait(on_signal);
         std::signal(SIGPIPE, SIG_IGN);
         control_io.run();
         proxy.stop();

@@ -139,6 +139,7 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
                  settings.allow_cross_namespace_resources = *b;
              return b.has_value();
          }},
+        {"worker-shutdown-timeout", time_into(settings.worker_shutdown_timeout)},
         {"generate-request-id",
          [&](std::string_view v) {
              auto b = parse_bool(trim(v));

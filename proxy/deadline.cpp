@@ -24,6 +24,20 @@ size_t deadline_list::sweep(clock::time_point now)
     return fired;
 }
 
+size_t deadline_list::cancel_idle()
+{
+    size_t cancelled = 0;
+    for (node* n = head_.next; n != &head_; n = n->next) {
+        deadline_slot* slot = n->owner;
+        if (slot->idle_) {
+            boost::system::error_code ignored;  // cancel fails only on a closed socket: nothing pending then
+            slot->socket_.cancel(ignored);
+            ++cancelled;
+        }
+    }
+    return cancelled;
+}
+
 deadline_slot::deadline_slot(deadline_list& list, boost::asio::ip::tcp::socket& socket) : list_(list), socket_(socket)
 {
     link_.owner = this;

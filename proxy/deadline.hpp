@@ -21,6 +21,8 @@ public:
 
     // Cancels the operations of expired slots; returns how many fired.
     size_t sweep(clock::time_point now);
+    // Cancels the operations of every slot marked idle (connections between requests).
+    size_t cancel_idle();
     size_t size() const { return size_; }
 
 private:
@@ -50,6 +52,8 @@ public:
         fired_ = false;
     }
     void disarm() { at_ = clock::time_point::max(); }
+    // A client connection waiting for its next request, with nothing read yet: a drain closes it.
+    void set_idle(bool idle) { idle_ = idle; }
     // The last armed step ran out of time (its operations were cancelled).
     bool fired() const { return fired_; }
 
@@ -60,6 +64,7 @@ private:
     boost::asio::ip::tcp::socket& socket_;
     clock::time_point at_ = clock::time_point::max();
     bool fired_ = false;
+    bool idle_ = false;
 };
 
 }  // namespace sluice

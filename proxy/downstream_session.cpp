@@ -303,7 +303,8 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
 
     auto& res = rp->get();
     prepare_downstream_response(res);
-    bool keep_alive = rs.keep_alive;
+    // A drain that began while the request was in flight closes the connection after it.
+    bool keep_alive = rs.keep_alive && !s.w.draining();
     const bool client_11 = req.version() >= 11 || rs.parser.get().version() >= 11;
     const bool has_body = !rp->is_done();
     if (rp->chunked()) {
@@ -450,7 +451,7 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
     std::shared_ptr<const route_snapshot> snap = s.w.snapshot();
     auto& req = parser.get();
     const bool head = req.method() == http::verb::head;
-    const bool keep_alive = req.keep_alive() && !last_allowed;
+    const bool keep_alive = req.keep_alive() && !last_allowed && !s.w.draining();
     const auto send_timeout = snap->catch_all.fallback.policy.send_timeout;
     s.w.counters().requests.fetch_add(1, std::memory_order_relaxed);
 
@@ -605,8 +606,12 @@ asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
         request_parser parser;
         parser.header_limit(header_limit);
         parser.body_limit(boost::none);
+        if (w.draining())
+            break;
         s.client_deadline.arm(served == 0 ? settings.client_header_timeout : settings.keepalive_timeout);
+        s.client_deadline.set_idle(s.client_buf.size() == 0);
         auto [rec, n] = co_await http::async_read_header(s.client, s.client_buf, parser, nothrow);
+        s.client_deadline.set_idle(false);
         if (rec) {
             if (rec == http::error::header_limit) {
                 co_await send_local(s, nullptr, 431, false, false, std::chrono::seconds(5));

@@ -59,6 +59,12 @@ void proxy_server::publish(std::shared_ptr<const route_snapshot> snap)
         asio::post(w->io(), [wp = w.get(), snap] { wp->set_snapshot(snap); });
 }
 
+void proxy_server::begin_drain()
+{
+    for (auto& w : workers_)
+        asio::post(w->io(), [wp = w.get()] { wp->begin_drain(); });
+}
+
 void proxy_server::stop()
 {
     for (auto& w : workers_)

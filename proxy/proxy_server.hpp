@@ -38,6 +38,9 @@ public:
     void start();
     void publish(std::shared_ptr<const route_snapshot> snap);
     void stop();
+    // Starts a graceful drain on every worker; idle connections close at once, requests in flight
+    // finish. Safe from any thread.
+    void begin_drain();
     proxy_totals totals() const;
 
 private:

@@ -40,6 +40,7 @@ struct global_settings {
     uint32_t header_limit = 4 * 8192;  // large-client-header-buffers "4 8k"
     bool generate_request_id = true;
     bool allow_cross_namespace_resources = false;  // auth-secret in another namespace
+    std::chrono::milliseconds worker_shutdown_timeout{240'000};  // the drain's upper bound
 };
 
 // Per-location behaviour compiled from annotations and ConfigMap defaults.

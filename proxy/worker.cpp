@@ -113,6 +113,15 @@ void worker::stop_accepting()
     tick_timer_.cancel();
 }
 
+void worker::begin_drain()
+{
+    draining_ = true;
+    stop_accepting();
+    deadlines_.cancel_idle();
+    // The tick goes on: requests in flight keep their deadlines.
+    schedule_tick();
+}
+
 void worker::schedule_tick()
 {
     // Deadlines are enforced to within one tick; idle upstream connections are swept every 8.

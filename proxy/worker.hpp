@@ -85,6 +85,10 @@ public:
     // Starts accepting on `acceptor` (already bound and listening) and the pool sweeper.
     void start(boost::asio::ip::tcp::acceptor acceptor, uint16_t listen_port);
     void stop_accepting();
+    // Graceful drain: stop accepting, close connections idle between requests, and answer the
+    // requests in flight with "Connection: close". Worker thread only.
+    void begin_drain();
+    bool draining() const { return draining_; }
     uint16_t listen_port() const { return listen_port_; }
 
 private:
@@ -107,6 +111,7 @@ private:
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
     boost::asio::steady_timer tick_timer_{io_};
     unsigned ticks_ = 0;
+    bool draining_ = false;
     uint16_t listen_port_ = 0;
 };
 

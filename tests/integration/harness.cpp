@@ -98,6 +98,28 @@ void process::terminate()
     pid_ = -1;
 }
 
+void process::send_signal(int sig)
+{
+    if (pid_ > 0)
+        ::kill(pid_, sig);
+}
+
+std::optional<int> process::wait_exit(std::chrono::milliseconds timeout)
+{
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (pid_ > 0) {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+        }
+        if (std::chrono::steady_clock::now() >= deadline)
+            return std::nullopt;
+        std::this_thread::sleep_for(10ms);
+    }
+    return std::nullopt;
+}
+
 bool process::running() const
 {
     return pid_ > 0 && ::kill(pid_, 0) == 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0;

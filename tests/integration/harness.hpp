@@ -39,6 +39,9 @@ public:
     // Peak resident memory (VmHWM) and current (VmRSS), in KiB.
     long memory_kib(const char* field) const;
     void terminate();
+    void send_signal(int sig);
+    // Waits for the process to exit; its exit code, or nothing on timeout (or death by signal: -signal).
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout);
 
 private:
     pid_t pid_ = -1;
