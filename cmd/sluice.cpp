@@ -1,6 +1,7 @@
 // sluice: Kubernetes ingress controller and reverse proxy.
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <thread>
@@ -21,7 +22,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::string metrics_text(const sluice::controller& ctl, const sluice::proxy_server& proxy)
+std::string metrics_text(const sluice::controller& ctl, sluice::proxy_server& proxy, const std::string& controller_labels)
 {
     auto t = proxy.totals();
     const auto& s = ctl.stats();
@@ -43,6 +44,7 @@ std::string metrics_text(const sluice::controller& ctl, const sluice::proxy_serv
     metric("sluice_upstream_connects_total", "counter", "New upstream connections.", t.upstream_connects);
     metric("sluice_upstream_reuses_total", "counter", "Requests sent on a pooled upstream connection.",
            t.upstream_reuses);
+    out += sluice::render_request_metrics(proxy.collect_request_metrics(std::chrono::seconds(1)), controller_labels);
     return out;
 }
 
@@ -131,13 +133,19 @@ int main(int argc, char** argv)
         listen.http_port = static_cast<uint16_t>(http_port);
         listen.workers = workers;
         sluice::proxy_server proxy(listen, first);
+        // ingress-nginx's controller_* labels; the pod's name and namespace come from the
+        // downward API (POD_NAME, POD_NAMESPACE) in a cluster.
+        auto env = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
+        const std::string controller_labels = "controller_class=\"" + sluice::prometheus_escape(controller_class) +
+                                              "\",controller_namespace=\"" + sluice::prometheus_escape(env("POD_NAMESPACE")) +
+                                              "\",controller_pod=\"" + sluice::prometheus_escape(env("POD_NAME")) + "\",";
         std::atomic<bool> draining{false};
 
         sluice::status_server status(
             control_io, bind, static_cast<uint16_t>(status_port),
             sluice::status_handlers{
                 [&] { return ctl.ready() && !draining.load(); },
-                [&] { return metrics_text(ctl, proxy); },
+                [&] { return metrics_text(ctl, proxy, controller_labels); },
                 [&] { return sluice::snapshot_to_json(*ctl.current()).dump(2) + "\n"; },
             });
 

@@ -8,6 +8,7 @@
 
 #include "controller/global_settings.hpp"
 #include "proxy/htpasswd.hpp"
+#include "proxy/request_metrics.hpp"
 #include "proxy/url_template.hpp"
 
 #include <openssl/evp.h>
@@ -58,6 +59,7 @@ public:
         }
         finalize_regex_hosts();
         add_www_redirects();
+        label_locations();
         for (const auto& [key, d] : store_.diagnostics())
             snap_.diagnostics.push_back(d);
     }
@@ -562,6 +564,38 @@ private:
                 add_canary(*target, policy, b, name);
             }
         }
+    }
+
+    // The request-metric labels of every location, ingress-nginx's names.
+    void label_locations()
+    {
+        auto label = [&](const virtual_host& vh, location& loc) {
+            std::string ns, ingress, service;
+            if (auto slash = loc.ingress.find('/'); slash != std::string::npos) {
+                ns = loc.ingress.substr(0, slash);
+                ingress = loc.ingress.substr(slash + 1);
+            }
+            if (loc.backend != no_backend) {
+                const std::string& key = snap_.backends[loc.backend].key;  // namespace/service:port
+                auto slash = key.find('/');
+                auto colon = key.rfind(':');
+                service = key.substr(slash + 1, colon - slash - 1);
+            }
+            loc.metric_labels = "host=\"" + prometheus_escape(vh.name.empty() ? "_" : vh.name) + "\",ingress=\"" +
+                                prometheus_escape(ingress) + "\",namespace=\"" + prometheus_escape(ns) + "\",path=\"" +
+                                prometheus_escape(loc.raw_path.empty() ? loc.path : loc.raw_path) + "\",service=\"" +
+                                prometheus_escape(service) + "\"";
+        };
+        auto label_host = [&](virtual_host& vh) {
+            for (auto& loc : vh.locations)
+                label(vh, loc);
+            label(vh, vh.fallback);
+        };
+        label_host(snap_.catch_all);
+        for (auto& [k, vh] : snap_.exact_hosts)
+            label_host(vh);
+        for (auto& [k, vh] : snap_.wildcard_hosts)
+            label_host(vh);
     }
 
     static std::string host_label(const virtual_host& vh) { return vh.name.empty() ? "*" : vh.name; }

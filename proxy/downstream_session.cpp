@@ -46,11 +46,13 @@ bool would_block(const error_code& ec) { return ec == asio::error::would_block |
 
 // Writes what the serializer has ready. Returns would_block when the socket is full.
 template <class Serializer>
-error_code write_ready(tcp::socket& socket, Serializer& sr)
+error_code write_ready(tcp::socket& socket, Serializer& sr, uint64_t* written = nullptr)
 {
     error_code ec;
     while (!sr.is_done()) {
-        http::write_some(socket, sr, ec);
+        size_t n = http::write_some(socket, sr, ec);
+        if (written)
+            *written += n;
         if (ec)
             break;
     }
@@ -81,6 +83,11 @@ struct session {
     std::string client_ip;
     std::string server_port;
     std::string path;  // scratch: the normalised path of the current request
+    // The current request, for the metrics: what answered and how much was sent.
+    const location* loc = nullptr;
+    std::string_view canary;
+    unsigned status = 0;
+    uint64_t bytes_out = 0;
 };
 
 using request_parser = http::request_parser<http::buffer_body>;
@@ -146,9 +153,13 @@ asio::awaitable<bool> send_local(session& s, request_parser* parser, unsigned st
         res.set(http::field::connection, "keep-alive");
     http::response_serializer<http::empty_body> sr{res};
     s.client_deadline.arm(timeout);
+    s.status = status;
     auto [ec, n] = co_await http::async_write_header(s.client, sr, nothrow);
-    if (!ec && !head)
+    s.bytes_out += n;
+    if (!ec && !head) {
         std::tie(ec, n) = co_await asio::async_write(s.client, asio::buffer(page.data(), page.size()), nothrow);
+        s.bytes_out += n;
+    }
     co_return !ec && keep_alive;
 }
 
@@ -327,6 +338,7 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
         res.set(http::field::connection, "keep-alive");
 
     // Body: relayed chunk by chunk; the header goes out with the first chunk.
+    s.status = res.result_int();
     http::response_serializer<http::buffer_body> rsr{res};
     bool header_sent = false;
     do {
@@ -358,10 +370,12 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
             res.body().size = 0;
             res.body().more = false;
         }
-        error_code ec = write_ready(s.client, rsr);
+        error_code ec = write_ready(s.client, rsr, &s.bytes_out);
         if (would_block(ec)) {
             s.client_deadline.arm(policy.send_timeout);
-            std::tie(ec, std::ignore) = co_await http::async_write(s.client, rsr, nothrow);
+            size_t n = 0;
+            std::tie(ec, n) = co_await http::async_write(s.client, rsr, nothrow);
+            s.bytes_out += n;
         }
         if (ec == http::error::need_buffer)
             ec = {};
@@ -445,10 +459,9 @@ asio::awaitable<password_check> verify_elsewhere(std::string password, std::stri
     co_return verify_password(password, stored);
 }
 
-asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool last_allowed)
+asio::awaitable<bool> serve_request(session& s, request_parser& parser, bool last_allowed,
+                                    const std::shared_ptr<const route_snapshot>& snap)
 {
-    // The request keeps this snapshot until it ends, whatever is published meanwhile.
-    std::shared_ptr<const route_snapshot> snap = s.w.snapshot();
     auto& req = parser.get();
     const bool head = req.method() == http::verb::head;
     const bool keep_alive = req.keep_alive() && !last_allowed && !s.w.draining();
@@ -466,6 +479,7 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
     route_match m = match_route(*snap, route_host, s.path);
     const location& loc = *m.loc;
     const virtual_host& vh = *m.host;
+    s.loc = &loc;
 
     // Server phase, in nginx's order: the from-to-www server, then app-root (server rewrite).
     std::string_view request_uri = target.has_query ? std::string_view(target.path.data(), target.query.data() + target.query.size() - target.path.data())
@@ -552,8 +566,10 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
     if (!loc.canary_policies.empty()) {
         int pick = choose_canary(loc.canary_policies, request_fields{req},
                                  [&s](uint32_t n) { return s.w.uniform(n); });
-        if (pick >= 0)
+        if (pick >= 0) {
             backend_index = loc.canary_backends[static_cast<size_t>(pick)];
+            s.canary = snap->backends[backend_index].key;
+        }
     }
     if (snap->backends[backend_index].state != backend_state::ready)
         co_return co_await send_local(s, &parser, 503, keep_alive, head, loc.policy.send_timeout);
@@ -579,6 +595,26 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
     rs.keep_alive = keep_alive;
     rs.expect_continue = req.version() >= 11 && beast::iequals(expect, "100-continue");
     co_return co_await forward(s, rs, best_host);
+}
+
+// One request, timed and counted once it is answered.
+asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool last_allowed)
+{
+    // The request keeps this snapshot until it ends, whatever is published meanwhile.
+    std::shared_ptr<const route_snapshot> snap = s.w.snapshot();
+    auto start = std::chrono::steady_clock::now();
+    s.loc = nullptr;
+    s.canary = {};
+    s.status = 0;
+    s.bytes_out = 0;
+    http::verb method = parser.get().method();
+    bool keep = co_await serve_request(s, parser, last_allowed, snap);
+    if (s.status != 0) {
+        std::string_view method_name = method == http::verb::unknown ? std::string_view("OTHER") : std::string_view(http::to_string(method));
+        s.w.metrics().record(s.loc ? *s.loc : snap->catch_all.fallback, method_name, s.status, s.canary,
+                             std::chrono::steady_clock::now() - start, s.bytes_out);
+    }
+    co_return keep;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "proxy/proxy_server.hpp"
 
+#include <future>
 #include <random>
 
 #include <boost/asio/ip/v6_only.hpp>
@@ -75,6 +76,25 @@ void proxy_server::stop()
     threads_.clear();
     slow_work_.stop();
     slow_work_.join();
+}
+
+series_map proxy_server::collect_request_metrics(std::chrono::milliseconds timeout)
+{
+    std::vector<std::future<series_map>> parts;
+    for (auto& w : workers_) {
+        auto promise = std::make_shared<std::promise<series_map>>();
+        parts.push_back(promise->get_future());
+        asio::post(w->io(), [wp = w.get(), promise] { promise->set_value(wp->metrics().series()); });
+    }
+    series_map merged;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (auto& part : parts) {
+        if (part.wait_until(deadline) != std::future_status::ready)
+            continue;
+        for (const auto& [labels, s] : part.get())
+            merged[labels].merge(s);
+    }
+    return merged;
 }
 
 proxy_totals proxy_server::totals() const

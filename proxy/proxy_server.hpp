@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/request_metrics.hpp"
 #include "proxy/route_snapshot.hpp"
 #include "proxy/worker.hpp"
 
@@ -42,6 +43,9 @@ public:
     // finish. Safe from any thread.
     void begin_drain();
     proxy_totals totals() const;
+    // Every worker's request series, merged. Collected on each worker's own thread; waits at
+    // most `timeout` for a busy worker (its series are then left out of this scrape).
+    series_map collect_request_metrics(std::chrono::milliseconds timeout);
 
 private:
     // Declared first, destroyed last: workers' pending hash checks complete before it goes.

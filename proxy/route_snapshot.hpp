@@ -94,6 +94,8 @@ struct location {
     std::optional<redirect_action> redirect;         // permanent- or temporal-redirect
     std::string upstream_vhost;                      // Host sent upstream instead of the client's
     std::shared_ptr<const basic_auth> auth;          // auth-type basic
+    // host="..",ingress="..",namespace="..",path="..",service=".." for the request metrics.
+    std::string metric_labels;
     // Canary Ingresses merged into this location, asked in order (oldest Ingress first); entry i
     // sends to canary_backends[i]. Location behaviour above applies to canary traffic too.
     std::vector<canary_policy> canary_policies;

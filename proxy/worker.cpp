@@ -30,6 +30,7 @@ void worker::set_snapshot(std::shared_ptr<const route_snapshot> snap)
                 cursors[i] = it->second;
     }
     cursors_ = std::move(cursors);
+    metrics_.forget_locations();
     snapshot_ = std::move(snap);
     counters_.snapshot_swaps.fetch_add(1, std::memory_order_relaxed);
 }

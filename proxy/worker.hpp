@@ -19,6 +19,7 @@
 
 #include "proxy/auth_cache.hpp"
 #include "proxy/deadline.hpp"
+#include "proxy/request_metrics.hpp"
 #include "proxy/route_snapshot.hpp"
 #include "proxy/upstream_pool.hpp"
 
@@ -71,6 +72,7 @@ public:
     void make_request_id(char out[32]);
 
     upstream_pool& pool() { return pool_; }
+    request_metrics& metrics() { return metrics_; }
     deadline_list& deadlines() { return deadlines_; }
     auth_cache& verified_credentials() { return auth_cache_; }
     using checks_map = std::unordered_map<auth_cache::digest, std::shared_ptr<credential_check>, auth_cache::digest_hash>;
@@ -102,6 +104,7 @@ private:
     std::vector<uint32_t> cursors_;  // per backend of snapshot_
     uint32_t stale_cursor_ = 0;
     upstream_pool pool_;
+    request_metrics metrics_;
     auth_cache auth_cache_;
     checks_map checks_in_flight_;
     boost::asio::thread_pool& slow_work_;
