@@ -9,34 +9,12 @@
 namespace sluice::test {
 namespace {
 
-std::string run(const std::string& command)
-{
-    std::string out;
-    FILE* p = popen(command.c_str(), "r");
-    char buf[512];
-    size_t n;
-    while (p && (n = fread(buf, 1, sizeof buf, p)) > 0)
-        out.append(buf, n);
-    if (p)
-        pclose(p);
-    return out;
-}
-
-std::string base64(const std::string& in)
-{
-    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
-                            static_cast<int>(in.size()));
-    out.resize(static_cast<size_t>(n));
-    return out;
-}
-
-std::string basic(const std::string& user, const std::string& password) { return "Basic " + base64(user + ":" + password); }
+std::string basic(const std::string& user, const std::string& password) { return "Basic " + base64_encode(user + ":" + password); }
 
 std::string secret_yaml(const std::string& name, const std::string& key, const std::string& content)
 {
     return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + name + "\ntype: Opaque\ndata:\n  " + key + ": " +
-           base64(content) + "\n";
+           base64_encode(content) + "\n";
 }
 
 std::string auth_ingress(const std::string& name, const std::string& host, const std::string& annotations)
@@ -55,13 +33,13 @@ protected:
         s_ = new sluice_instance();
         // One user per hash format, each made by htpasswd (or openssl passwd where htpasswd has none).
         std::string file = "# users\n";
-        file += run("htpasswd -nbm apr1user pw-apr1");
-        file += run("htpasswd -nbB -C 10 bcryptuser pw-bcrypt");
-        file += run("htpasswd -nbs shauser pw-sha");
-        file += run("htpasswd -nb2 sha256user pw-sha256");
-        file += run("htpasswd -nb5 sha512user pw-sha512");
-        file += run("htpasswd -nbd desuser pw-des");
-        file += "md5user:" + run("openssl passwd -1 pw-md5");
+        file += run_command("htpasswd -nbm apr1user pw-apr1");
+        file += run_command("htpasswd -nbB -C 10 bcryptuser pw-bcrypt");
+        file += run_command("htpasswd -nbs shauser pw-sha");
+        file += run_command("htpasswd -nb2 sha256user pw-sha256");
+        file += run_command("htpasswd -nb5 sha512user pw-sha512");
+        file += run_command("htpasswd -nbd desuser pw-des");
+        file += "md5user:" + run_command("openssl passwd -1 pw-md5");
         file += "plainuser:{PLAIN}pw-plain\n";
         s_->write("class.yaml", ingress_class_yaml());
         s_->write("svc.yaml", service_yaml("echo", {echo_->port()}));
@@ -120,7 +98,7 @@ TEST_F(basic_auth_test, every_hash_format_made_by_htpasswd)
 TEST_F(basic_auth_test, missing_wrong_and_malformed_credentials_get_401_with_the_realm)
 {
     for (const std::string& header :
-         {std::string(), basic("nobody", "pw-apr1"), basic("apr1user", "wrong"), std::string("Basic ") + base64("apr1user"),
+         {std::string(), basic("nobody", "pw-apr1"), basic("apr1user", "wrong"), std::string("Basic ") + base64_encode("apr1user"),
           std::string("Basic not*base64"), std::string("Basic "), std::string("Bearer abc"),
           std::string("Basic ") + std::string(6000, 'A')}) {
         auto r = get("auth.test", header);

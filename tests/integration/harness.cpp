@@ -1,6 +1,9 @@
 #include "tests/integration/harness.hpp"
 
 #include <csignal>
+#include <cstdio>
+
+#include <openssl/evp.h>
 #include <fstream>
 #include <sstream>
 
@@ -404,6 +407,29 @@ raw_server::~raw_server()
     thread_.join();
     for (auto& t : connections_)
         t.join();
+}
+
+std::string run_command(const std::string& command)
+{
+    std::string out;
+    FILE* p = popen(command.c_str(), "r");
+    if (!p)
+        return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        out.append(buf, n);
+    pclose(p);
+    return out;
+}
+
+std::string base64_encode(const std::string& in)
+{
+    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
+                            static_cast<int>(in.size()));
+    out.resize(static_cast<size_t>(n));
+    return out;
 }
 
 uint16_t closed_port()

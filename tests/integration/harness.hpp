@@ -154,6 +154,11 @@ private:
     bool stopping_ = false;
 };
 
+// Runs a shell command and returns what it printed on stdout.
+std::string run_command(const std::string& command);
+// Standard base64 of `in`.
+std::string base64_encode(const std::string& in);
+
 // A port on 127.0.0.1 that refuses connections (bound, never listened, then closed).
 uint16_t closed_port();
 

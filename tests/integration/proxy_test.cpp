@@ -20,20 +20,6 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-std::string run(const std::string& command)
-{
-    std::string out;
-    FILE* p = popen(command.c_str(), "r");
-    if (!p)
-        return out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-        out.append(buf, n);
-    pclose(p);
-    return out;
-}
-
 std::string sha256_hex(const std::string& path)
 {
     std::ifstream in(path, std::ios::binary);
@@ -207,11 +193,11 @@ TEST_F(proxying, large_upload_streams_with_bounded_memory)
     }
     long rss_before = s_->proc().memory_kib("VmRSS");
     std::string url = "http://127.0.0.1:" + std::to_string(s_->port()) + "/upload";
-    std::string out = run("curl -s -H 'Host: proxy.test' -T " + file + " " + url);
+    std::string out = run_command("curl -s -H 'Host: proxy.test' -T " + file + " " + url);
     auto j = nlohmann::json::parse(out);
     EXPECT_EQ(j["body_bytes"], 100 * 1024 * 1024);
     EXPECT_EQ(j["body_sha256"], sha256_hex(file));
-    std::string chunked = run("curl -s -H 'Host: proxy.test' -H 'Transfer-Encoding: chunked' --data-binary @" + file +
+    std::string chunked = run_command("curl -s -H 'Host: proxy.test' -H 'Transfer-Encoding: chunked' --data-binary @" + file +
                               " " + url);
     auto jc = nlohmann::json::parse(chunked);
     EXPECT_EQ(jc["body_bytes"], 100 * 1024 * 1024);
@@ -253,7 +239,7 @@ TEST_F(proxying, large_chunked_and_close_delimited_responses_stream)
 
     long rss_before = s_->proc().memory_kib("VmRSS");
     std::string url = "http://127.0.0.1:" + std::to_string(s_->port());
-    std::string size = run("curl -s -o /dev/null -w '%{size_download}' -H 'Host: raw.test' " + url + "/chunky");
+    std::string size = run_command("curl -s -o /dev/null -w '%{size_download}' -H 'Host: raw.test' " + url + "/chunky");
     EXPECT_EQ(size, std::to_string(total));
     long rss_after = s_->proc().memory_kib("VmRSS");
     EXPECT_LT(rss_after - rss_before, 16 * 1024);
