@@ -56,6 +56,25 @@ struct auth_basic_config {
     std::string denied;  // non-empty: misconfigured, the location answers 503
 };
 
+// ssl-redirect, force-ssl-redirect, preserve-trailing-slash, use-port-in-redirects: unset values
+// take the ConfigMap's defaults.
+struct ssl_redirect_config {
+    std::optional<bool> ssl_redirect;
+    std::optional<bool> force_ssl_redirect;
+    std::optional<bool> preserve_trailing_slash;
+    std::optional<bool> use_port_in_redirects;
+};
+
+// backend-protocol and proxy-ssl-*: how sluice talks to the upstream.
+struct backend_tls_config {
+    bool https = false;        // backend-protocol HTTPS
+    bool verify = false;       // proxy-ssl-verify on
+    uint32_t verify_depth = 1; // proxy-ssl-verify-depth
+    std::string name;          // proxy-ssl-name: verified and sent as SNI, else the upstream's host
+    bool server_name = false;  // proxy-ssl-server-name on: send SNI
+    std::string secret;        // proxy-ssl-secret "namespace/name": ca.crt, optional tls.crt + tls.key
+};
+
 struct ingress_annotations {
     std::optional<canary_config> canary;
     std::optional<auth_basic_config> auth_basic;
@@ -63,6 +82,8 @@ struct ingress_annotations {
     redirect_config redirect;
     proxy_config proxy;
     std::string upstream_vhost;
+    ssl_redirect_config ssl;
+    backend_tls_config backend_tls;
     std::vector<annotation_diagnostic> diagnostics;
 };
 

@@ -9,6 +9,7 @@
 #include "annotations/redirect.hpp"
 #include "annotations/rewrite.hpp"
 #include "annotations/snippets.hpp"
+#include "annotations/tls.hpp"
 #include "annotations/upstream_vhost.hpp"
 
 namespace sluice::annotations {
@@ -26,6 +27,11 @@ constexpr const char* snippet_keys[] = {"configuration-snippet", "server-snippet
 constexpr const char* canary_keys[] = {"canary", "canary-by-header", "canary-by-header-value", "canary-by-header-pattern",
                                        "canary-by-cookie", "canary-weight", "canary-weight-total"};
 
+constexpr const char* ssl_redirect_keys[] = {"ssl-redirect", "force-ssl-redirect", "preserve-trailing-slash",
+                                             "use-port-in-redirects"};
+constexpr const char* backend_tls_keys[] = {"backend-protocol",      "proxy-ssl-verify", "proxy-ssl-verify-depth",
+                                            "proxy-ssl-server-name", "proxy-ssl-name",   "proxy-ssl-secret"};
+
 constexpr const char* auth_basic_keys[] = {"auth-type", "auth-secret", "auth-secret-type", "auth-realm"};
 
 constexpr annotation_group groups[] = {
@@ -35,6 +41,8 @@ constexpr annotation_group groups[] = {
     {"redirect", redirect_keys, parse_redirect},
     {"proxy", proxy_keys, parse_proxy},
     {"upstream-vhost", vhost_keys, parse_upstream_vhost},
+    {"ssl-redirect", ssl_redirect_keys, parse_ssl_redirect},
+    {"backend-tls", backend_tls_keys, parse_backend_tls},
     {"snippets", snippet_keys, refuse_snippets},
 };
 
@@ -42,31 +50,28 @@ constexpr annotation_group groups[] = {
 // sorted for binary search.
 constexpr std::string_view known_unsupported[] = {
     "affinity", "affinity-canary-behavior", "affinity-mode", "allowlist-source-range", "auth-always-set-cookie",
-    "auth-cache-duration", "auth-cache-key", "auth-keepalive", "auth-keepalive-requests", "auth-keepalive-share-vars",
-    "auth-keepalive-timeout", "auth-method", "auth-proxy-set-headers", "auth-request-redirect",
-    "auth-response-headers", "auth-signin", "auth-signin-redirect-param",
+    "auth-cache-duration", "auth-cache-key", "auth-keepalive", "auth-keepalive-requests",
+    "auth-keepalive-share-vars", "auth-keepalive-timeout", "auth-method", "auth-proxy-set-headers",
+    "auth-request-redirect", "auth-response-headers", "auth-signin", "auth-signin-redirect-param",
     "auth-tls-error-page", "auth-tls-match-cn", "auth-tls-pass-certificate-to-upstream", "auth-tls-secret",
-    "auth-tls-verify-client", "auth-tls-verify-depth", "auth-url", "backend-protocol",
-    "client-body-timeout", "connection-proxy-header", "cors-allow-credentials",
-    "cors-allow-headers", "cors-allow-methods", "cors-allow-origin", "cors-expose-headers", "cors-max-age",
-    "custom-headers", "custom-http-errors", "default-backend", "denylist-source-range",
-    "disable-proxy-intercept-errors", "enable-access-log", "enable-cors", "enable-global-auth", "enable-modsecurity",
-    "enable-opentelemetry", "enable-owasp-core-rules", "enable-rewrite-log", "fastcgi-index",
-    "fastcgi-params-configmap", "force-ssl-redirect", "http2-push-preload", "limit-allowlist",
+    "auth-tls-verify-client", "auth-tls-verify-depth", "auth-url", "client-body-timeout", "connection-proxy-header",
+    "cors-allow-credentials", "cors-allow-headers", "cors-allow-methods", "cors-allow-origin",
+    "cors-expose-headers", "cors-max-age", "custom-headers", "custom-http-errors", "default-backend",
+    "denylist-source-range", "disable-proxy-intercept-errors", "enable-access-log", "enable-cors",
+    "enable-global-auth", "enable-modsecurity", "enable-opentelemetry", "enable-owasp-core-rules",
+    "enable-rewrite-log", "fastcgi-index", "fastcgi-params-configmap", "http2-push-preload", "limit-allowlist",
     "limit-burst-multiplier", "limit-connections", "limit-rate", "limit-rate-after", "limit-rpm", "limit-rps",
     "limit-whitelist", "load-balance", "mirror-host", "mirror-request-body", "mirror-target",
     "modsecurity-transaction-id", "opentelemetry-operation-name", "opentelemetry-trust-incoming-span",
-    "preserve-trailing-slash", "proxy-buffer-size", "proxy-buffering", "proxy-buffers-number",
-    "proxy-busy-buffers-size", "proxy-cookie-domain", "proxy-cookie-path", "proxy-http-version",
-    "proxy-max-temp-file-size", "proxy-next-upstream", "proxy-next-upstream-timeout", "proxy-redirect-from",
-    "proxy-redirect-to", "proxy-request-buffering", "proxy-ssl-ciphers", "proxy-ssl-name", "proxy-ssl-protocols",
-    "proxy-ssl-secret", "proxy-ssl-server-name", "proxy-ssl-verify", "proxy-ssl-verify-depth", "relative-redirects",
-    "satisfy", "server-alias", "service-upstream", "session-cookie-change-on-failure",
+    "proxy-buffer-size", "proxy-buffering", "proxy-buffers-number", "proxy-busy-buffers-size",
+    "proxy-cookie-domain", "proxy-cookie-path", "proxy-http-version", "proxy-max-temp-file-size",
+    "proxy-next-upstream", "proxy-next-upstream-timeout", "proxy-redirect-from", "proxy-redirect-to",
+    "proxy-request-buffering", "proxy-ssl-ciphers", "proxy-ssl-protocols", "relative-redirects", "satisfy",
+    "server-alias", "service-upstream", "session-cookie-change-on-failure",
     "session-cookie-conditional-samesite-none", "session-cookie-domain", "session-cookie-expires",
     "session-cookie-max-age", "session-cookie-name", "session-cookie-path", "session-cookie-samesite",
-    "session-cookie-secure", "ssl-ciphers", "ssl-passthrough", "ssl-prefer-server-ciphers", "ssl-redirect",
-    "upstream-hash-by", "upstream-hash-by-subset", "upstream-hash-by-subset-size", "use-port-in-redirects",
-    "whitelist-source-range",
+    "session-cookie-secure", "ssl-ciphers", "ssl-passthrough", "ssl-prefer-server-ciphers", "upstream-hash-by",
+    "upstream-hash-by-subset", "upstream-hash-by-subset-size", "whitelist-source-range",
 };
 
 std::string join(const std::vector<std::string>& names)

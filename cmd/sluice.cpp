@@ -16,6 +16,7 @@
 #include "controller/snapshot_json.hpp"
 #include "controller/status_server.hpp"
 #include "proxy/proxy_server.hpp"
+#include "tls/certificate.hpp"
 
 namespace po = boost::program_options;
 namespace asio = boost::asio;
@@ -44,6 +45,9 @@ std::string metrics_text(const sluice::controller& ctl, sluice::proxy_server& pr
     metric("sluice_upstream_connects_total", "counter", "New upstream connections.", t.upstream_connects);
     metric("sluice_upstream_reuses_total", "counter", "Requests sent on a pooled upstream connection.",
            t.upstream_reuses);
+    metric("sluice_tls_handshakes_total", "counter", "TLS handshakes completed with clients.", t.tls_handshakes);
+    metric("sluice_tls_handshake_errors_total", "counter", "TLS handshakes with clients that failed.",
+           t.tls_handshake_errors);
     out += sluice::render_request_metrics(proxy.collect_request_metrics(std::chrono::seconds(1)), controller_labels);
     return out;
 }
@@ -67,7 +71,7 @@ int main(int argc, char** argv)
         ("kubeconfig", po::value(&kubeconfig), "watch the cluster of this kubeconfig (not yet supported)")
         ("bind", po::value(&bind)->default_value(bind), "address to listen on")
         ("http-port", po::value(&http_port)->default_value(http_port), "HTTP port (0: any free port)")
-        ("https-port", po::value(&https_port)->default_value(https_port), "HTTPS port (TLS not yet supported)")
+        ("https-port", po::value(&https_port)->default_value(https_port), "HTTPS port (0: any free port)")
         ("status-port", po::value(&status_port)->default_value(status_port),
          "port of /healthz, /readyz, /metrics, /debug/config (0: any free port)")
         ("workers", po::value(&workers)->default_value(workers), "proxy worker threads")
@@ -81,7 +85,8 @@ int main(int argc, char** argv)
          "prefix of the annotations to read")
         ("configmap", po::value(&configmap), "NAMESPACE/NAME of the ConfigMap with global settings")
         ("default-ssl-certificate", po::value(&default_ssl_certificate),
-         "NAMESPACE/NAME of the default TLS Secret (TLS not yet supported)")
+         "NAMESPACE/NAME of the TLS Secret served when no other certificate applies (default: a "
+         "self-signed certificate generated at start)")
         ("v,v", po::value(&verbosity)->default_value(verbosity), "log level: 0 errors, 1 warnings, 2 info, 3 debug");
 
     po::variables_map vm;
@@ -106,12 +111,10 @@ int main(int argc, char** argv)
         std::cerr << "sluice: --manifests " << manifests << ": not a directory\n";
         return 2;
     }
-    if (http_port > 65535 || status_port > 65535) {
+    if (http_port > 65535 || https_port > 65535 || status_port > 65535) {
         std::cerr << "sluice: ports must be between 0 and 65535\n";
         return 2;
     }
-    if (!default_ssl_certificate.empty() || vm["https-port"].defaulted() == false)
-        sluice::log_warning("TLS is not yet supported: --https-port and --default-ssl-certificate are ignored");
     if (workers == 0)
         workers = 1;
 
@@ -122,8 +125,11 @@ int main(int argc, char** argv)
     options.watch_namespace = watch_namespace;
     options.configmap = configmap;
     options.annotations_prefix = annotations_prefix;
+    options.default_ssl_certificate = default_ssl_certificate;
 
     try {
+        // ingress-nginx's "Fake Certificate": served when no other certificate applies.
+        options.generated_certificate = sluice::tls::certificate::self_signed("Kubernetes Ingress Controller Fake Certificate");
         asio::io_context control_io{1};
         sluice::controller ctl(control_io, manifests, options);
         auto first = ctl.initial_sync();
@@ -131,6 +137,7 @@ int main(int argc, char** argv)
         sluice::listen_options listen;
         listen.bind_address = bind;
         listen.http_port = static_cast<uint16_t>(http_port);
+        listen.https_port = static_cast<uint16_t>(https_port);
         listen.workers = workers;
         sluice::proxy_server proxy(listen, first);
         // ingress-nginx's controller_* labels; the pod's name and namespace come from the
@@ -152,7 +159,7 @@ int main(int argc, char** argv)
         ctl.watch([&proxy](std::shared_ptr<const sluice::route_snapshot> snap) { proxy.publish(std::move(snap)); });
         proxy.start();
         sluice::log_info("serving http on " + proxy.bind_address() + ":" + std::to_string(proxy.http_port()) +
-                         " with " + std::to_string(workers) + " worker(s); status on " + bind + ":" +
+                         ", https on " + proxy.bind_address() + ":" + std::to_string(proxy.https_port()) + " with " + std::to_string(workers) + " worker(s); status on " + bind + ":" +
                          std::to_string(status.port()) + "; manifests from " + manifests);
 
         // SIGTERM/SIGINT: drain gracefully (readyz turns 503, listeners close, idle connections

@@ -37,6 +37,7 @@ void controller::on_changes(std::vector<object_change> changes)
 void controller::rebuild()
 {
     auto start = std::chrono::steady_clock::now();
+    options_.now = std::time(nullptr);
     auto snap = build_snapshot(store_, options_, stats_.generation + 1);
     snap->diagnostics.insert(snap->diagnostics.end(), source_.diagnostics().begin(), source_.diagnostics().end());
     // Each diagnostic is logged when it first appears, not on every rebuild.

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <functional>
 
+#include "tls/settings.hpp"
+
 namespace sluice {
 namespace {
 
@@ -99,6 +101,18 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
             return true;
         });
     };
+    auto bool_into = [](bool& out) {
+        return setter([&out](std::string_view v) {
+            auto b = parse_bool(trim(v));
+            if (b)
+                out = *b;
+            return b.has_value();
+        });
+    };
+    // Values that have more to say than "invalid" report their own diagnostic.
+    auto report = [&](std::string_view key, const std::string& why) {
+        diagnostics.push_back({"ConfigMap " + configmap_name, "data." + std::string(key), why + "; default kept"});
+    };
     const std::map<std::string_view, setter> keys = {
         {"proxy-connect-timeout", time_into(loc.connect_timeout)},
         {"proxy-read-timeout", time_into(loc.read_timeout)},
@@ -132,20 +146,56 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
              settings.header_limit = static_cast<uint32_t>(*n * *size);
              return true;
          }},
-        {"allow-cross-namespace-resources",
-         [&](std::string_view v) {
-             auto b = parse_bool(trim(v));
-             if (b)
-                 settings.allow_cross_namespace_resources = *b;
-             return b.has_value();
-         }},
+        {"allow-cross-namespace-resources", bool_into(settings.allow_cross_namespace_resources)},
         {"worker-shutdown-timeout", time_into(settings.worker_shutdown_timeout)},
-        {"generate-request-id",
+        {"generate-request-id", bool_into(settings.generate_request_id)},
+        {"ssl-protocols",
          [&](std::string_view v) {
-             auto b = parse_bool(trim(v));
-             if (b)
-                 settings.generate_request_id = *b;
-             return b.has_value();
+             std::string error;
+             tls::server_settings parsed = settings.tls;
+             if (tls::parse_protocols(v, parsed, error))
+                 settings.tls = parsed;
+             else
+                 report("ssl-protocols", "\"" + std::string(v) + "\": " + error);
+             return true;
+         }},
+        {"ssl-ciphers",
+         [&](std::string_view v) {
+             std::string error, ciphers(trim(v));
+             if (tls::valid_cipher_list(ciphers, error))
+                 settings.tls.ciphers = ciphers;
+             else
+                 report("ssl-ciphers", error);
+             return true;
+         }},
+        {"ssl-prefer-server-ciphers", bool_into(settings.tls.prefer_server_ciphers)},
+        {"ssl-session-tickets", bool_into(settings.tls.session_tickets)},
+        {"ssl-session-timeout",
+         [&](std::string_view v) {
+             auto t = parse_nginx_time(v);
+             if (t)
+                 settings.tls.session_timeout = std::chrono::duration_cast<std::chrono::seconds>(*t);
+             return t.has_value();
+         }},
+        {"ssl-redirect", bool_into(loc.ssl_redirect)},
+        {"force-ssl-redirect", bool_into(loc.force_ssl_redirect)},
+        {"http-redirect-code",
+         [&](std::string_view v) {
+             auto n = parse_uint(trim(v));
+             if (!n || (*n != 301 && *n != 302 && *n != 307 && *n != 308))
+                 return false;
+             settings.http_redirect_code = static_cast<unsigned>(*n);
+             return true;
+         }},
+        {"hsts", bool_into(settings.hsts)},
+        {"hsts-include-subdomains", bool_into(settings.hsts_include_subdomains)},
+        {"hsts-preload", bool_into(settings.hsts_preload)},
+        {"hsts-max-age",
+         [&](std::string_view v) {
+             auto n = parse_uint(trim(v));
+             if (n)
+                 settings.hsts_max_age = *n;
+             return n.has_value();
          }},
     };
     for (const auto& [key, value] : data) {
@@ -158,6 +208,18 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
             diagnostics.push_back(
                 {"ConfigMap " + configmap_name, "data." + key, "invalid value \"" + value + "\"; default kept"});
     }
+}
+
+void derive_settings(global_settings& settings)
+{
+    settings.hsts_header.clear();
+    if (!settings.hsts)
+        return;
+    settings.hsts_header = "max-age=" + std::to_string(settings.hsts_max_age);
+    if (settings.hsts_include_subdomains)
+        settings.hsts_header += "; includeSubDomains";
+    if (settings.hsts_preload)
+        settings.hsts_header += "; preload";
 }
 
 }  // namespace sluice

@@ -23,4 +23,7 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
                      global_settings& settings, location_policy& location_defaults,
                      std::vector<diagnostic>& diagnostics);
 
+// Fills the settings computed from others (the HSTS header value).
+void derive_settings(global_settings& settings);
+
 }  // namespace sluice

@@ -10,6 +10,7 @@
 #include "proxy/htpasswd.hpp"
 #include "proxy/request_metrics.hpp"
 #include "proxy/url_template.hpp"
+#include "tls/server_context.hpp"
 
 #include <openssl/evp.h>
 
@@ -49,6 +50,10 @@ public:
         });
         for (const k8s::ingress* ing : ingresses)
             add_servers(*ing);
+        load_default_certificate();
+        for (const k8s::ingress* ing : ingresses)
+            add_certificates(*ing);
+        inherit_wildcard_certificates();
         for (const k8s::ingress* ing : ingresses) {
             report_annotation_diagnostics(*ing);
             add_paths(*ing);
@@ -62,11 +67,18 @@ public:
         label_locations();
         for (const auto& [key, d] : store_.diagnostics())
             snap_.diagnostics.push_back(d);
+        if (snap_.default_certificate)
+            snap_.tls_context = std::make_shared<tls::server_context>(snap_.settings.tls, snap_.default_certificate,
+                                                                      certificate_for, &snap_);
     }
 
 private:
     void load_settings()
     {
+        struct derive {
+            route_snapshot& snap;
+            ~derive() { derive_settings(snap.settings); }
+        } at_exit{snap_};
         snap_.catch_all.fallback.policy = defaults_;
         if (options_.configmap.empty())
             return;
@@ -88,6 +100,127 @@ private:
                     slices_[key.ns + "/" + es->service_name].push_back(es);
             }
         }
+    }
+
+    // A usable certificate from Secret namespace/name, or null with `why` set.
+    std::shared_ptr<const tls::certificate> certificate_from(const std::string& ns, const std::string& name, std::string& why)
+    {
+        const stored_object* stored = store_.find_stored(kind::secret, ns, name);
+        if (!stored) {
+            why = "Secret " + ns + "/" + name + " not found";
+            return nullptr;
+        }
+        if (!stored->certificate) {
+            why = "Secret " + ns + "/" + name + " " +
+                  (stored->certificate_error.empty() ? std::string("has no tls.crt") : stored->certificate_error);
+            return nullptr;
+        }
+        const auto& cert = stored->certificate;
+        if (options_.now && !cert->valid_at(options_.now)) {
+            why = "the certificate of Secret " + ns + "/" + name + " (" + cert->subject() + ") " +
+                  (options_.now > cert->not_after() ? "expired on " + tls::format_utc(cert->not_after())
+                                                    : "is not valid before " + tls::format_utc(cert->not_before()));
+            return nullptr;
+        }
+        return cert;
+    }
+
+    // --default-ssl-certificate, else the certificate generated at start.
+    void load_default_certificate()
+    {
+        snap_.default_certificate = options_.generated_certificate;
+        if (options_.default_ssl_certificate.empty())
+            return;
+        auto slash = options_.default_ssl_certificate.find('/');
+        std::string ns = slash == std::string::npos ? "default" : options_.default_ssl_certificate.substr(0, slash);
+        std::string name = slash == std::string::npos ? options_.default_ssl_certificate
+                                                      : options_.default_ssl_certificate.substr(slash + 1);
+        std::string why;
+        if (auto cert = certificate_from(ns, name, why))
+            snap_.default_certificate = std::move(cert);
+        else
+            snap_.diagnostics.push_back({"--default-ssl-certificate", "", why + "; using the generated certificate"});
+    }
+
+    // ingress-nginx's rule (controller.go createServers): every host of the rules of an Ingress
+    // with a TLS section gets a certificate, unless an older Ingress gave it one: the Secret of
+    // the entry listing the host, else of an entry whose certificate covers the host, else the
+    // default. An unusable Secret also means the default, with a diagnostic. Unlike
+    // ingress-nginx, an expired certificate is not served.
+    void add_certificates(const k8s::ingress& ing)
+    {
+        if (ing.tls.empty())
+            return;
+        for (size_t r = 0; r < ing.rules.size(); ++r) {
+            std::string lowered;
+            if (ing.rules[r].host.empty() || !valid_host(ing.rules[r].host, lowered))
+                continue;
+            virtual_host* vh = find_host(lowered);
+            if (!vh || vh->tls)
+                continue;
+            vh->tls = true;
+            vh->certificate = snap_.default_certificate;
+            // The entry naming the host; else one whose certificate covers it.
+            std::optional<size_t> entry;
+            for (size_t t = 0; t < ing.tls.size() && !entry; ++t)
+                for (const auto& h : ing.tls[t].hosts)
+                    if (lower(h) == lowered)
+                        entry = t;
+            if (!entry) {
+                for (size_t t = 0; t < ing.tls.size() && !entry; ++t) {
+                    std::string ignored;
+                    if (ing.tls[t].secret_name.empty())
+                        continue;
+                    auto cert = certificate_from(ing.meta.ns, ing.tls[t].secret_name, ignored);
+                    if (cert && cert->matches_host(lowered))
+                        entry = t;
+                }
+            }
+            if (!entry || ing.tls[*entry].secret_name.empty())
+                continue;  // listed without a Secret, or not listed: the default certificate
+            const std::string& secret = ing.tls[*entry].secret_name;
+            const std::string field = "spec.tls[" + std::to_string(*entry) + "].secretName";
+            std::string why;
+            auto cert = certificate_from(ing.meta.ns, secret, why);
+            if (cert && !cert->matches_host(lowered)) {
+                why = "the certificate of Secret " + ing.meta.ns + "/" + secret + " (" + cert->subject() +
+                      ") is not valid for host " + lowered;
+                cert.reset();
+            }
+            if (!cert) {
+                diag(ing, field, why + "; host " + lowered + " uses the default certificate");
+                continue;
+            }
+            vh->certificate = std::move(cert);
+            vh->tls_secret = ing.meta.ns + "/" + secret;
+        }
+    }
+
+    // As ingress-nginx's certificate lookup: a host without TLS of its own, covered by a
+    // wildcard host with TLS, is served with the wildcard's certificate (and redirected).
+    void inherit_wildcard_certificates()
+    {
+        for (auto& [name, vh] : snap_.exact_hosts) {
+            if (vh.tls)
+                continue;
+            auto dot = name.find('.');
+            if (dot == std::string::npos)
+                continue;
+            auto it = snap_.wildcard_hosts.find(name.substr(dot + 1));
+            if (it == snap_.wildcard_hosts.end() || !it->second.tls)
+                continue;
+            vh.tls = true;
+            vh.certificate = it->second.certificate;
+            vh.tls_secret = it->second.tls_secret;
+        }
+    }
+
+    static std::string lower(std::string s)
+    {
+        for (char& c : s)
+            if (c >= 'A' && c <= 'Z')
+                c = static_cast<char>(c - 'A' + 'a');
+        return s;
     }
 
     void diag(const k8s::ingress& ing, std::string field, std::string message)
@@ -305,6 +438,14 @@ private:
         if (a.proxy.next_upstream_tries)
             loc.policy.next_upstream_tries = *a.proxy.next_upstream_tries;
         loc.upstream_vhost = a.upstream_vhost;
+        if (a.ssl.ssl_redirect)
+            loc.policy.ssl_redirect = *a.ssl.ssl_redirect;
+        if (a.ssl.force_ssl_redirect)
+            loc.policy.force_ssl_redirect = *a.ssl.force_ssl_redirect;
+        if (a.ssl.preserve_trailing_slash)
+            loc.policy.preserve_trailing_slash = *a.ssl.preserve_trailing_slash;
+        if (a.ssl.use_port_in_redirects)
+            loc.policy.use_port_in_redirects = *a.ssl.use_port_in_redirects;
         if (a.auth_basic)
             loc.auth = resolve_basic_auth(ing, *a.auth_basic);
         std::string error;
@@ -611,6 +752,13 @@ private:
             vh.name = twin;
             vh.redirect_to = host;
             vh.fallback.path = "/";
+            // ingress-nginx serves the alias with the host's certificate when it covers the alias.
+            const virtual_host& origin = snap_.exact_hosts.at(host);
+            if (origin.tls && origin.certificate && origin.certificate->matches_host(twin)) {
+                vh.tls = true;
+                vh.certificate = origin.certificate;
+                vh.tls_secret = origin.tls_secret;
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 
 #include "controller/object_store.hpp"
 #include "proxy/route_snapshot.hpp"
+#include "tls/certificate.hpp"
 
 namespace sluice {
 
@@ -16,6 +17,12 @@ struct builder_options {
     std::string watch_namespace;  // empty: all namespaces
     std::string configmap;        // "namespace/name", empty: defaults only
     std::string annotations_prefix = "nginx.ingress.kubernetes.io";
+    std::string default_ssl_certificate;  // "namespace/name" of a TLS Secret, empty: the generated one
+    // The certificate served when nothing else applies and no default Secret is usable. Null:
+    // the snapshot has no TLS context (tests that do not exercise HTTPS).
+    std::shared_ptr<const tls::certificate> generated_certificate;
+    // The time certificates are checked against (the builder reads no clock); 0 skips the check.
+    std::time_t now = 0;
 };
 
 std::shared_ptr<route_snapshot> build_snapshot(const object_store& store, const builder_options& options,

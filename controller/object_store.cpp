@@ -69,7 +69,15 @@ void object_store::apply(const object_change& change)
         if (const auto* ing = std::get_if<k8s::ingress>(&decoded))
             parsed = std::make_shared<annotations::ingress_annotations>(
                 annotations::parse_ingress_annotations(ing->meta.annotations, annotations_prefix_));
-        objects_.insert_or_assign(change.key, stored_object{std::move(decoded), change.origin, std::move(parsed)});
+        stored_object stored{std::move(decoded), change.origin, std::move(parsed), nullptr, {}};
+        if (const auto* sec = std::get_if<k8s::secret>(&stored.object); sec && sec->data.contains("tls.crt")) {
+            auto key = sec->data.find("tls.key");
+            if (key == sec->data.end())
+                stored.certificate_error = "has tls.crt but no tls.key";
+            else
+                stored.certificate = tls::certificate::from_pem(sec->data.at("tls.crt"), key->second, stored.certificate_error);
+        }
+        objects_.insert_or_assign(change.key, std::move(stored));
         diagnostics_.erase(change.key);
     } catch (const k8s::decode_error& e) {
         bool kept = objects_.contains(change.key);

@@ -11,6 +11,7 @@
 #include "annotations/ingress_annotations.hpp"
 #include "controller/k8s_objects.hpp"
 #include "proxy/route_snapshot.hpp"
+#include "tls/certificate.hpp"
 
 namespace sluice {
 
@@ -34,6 +35,10 @@ struct stored_object {
     std::string origin;
     // Ingress only: its annotations, parsed when the object changed.
     std::shared_ptr<const annotations::ingress_annotations> annotations;
+    // Secret with tls.crt: its certificate and key, parsed when the object changed, or why they
+    // are unusable.
+    std::shared_ptr<const tls::certificate> certificate;
+    std::string certificate_error;
 };
 
 class object_store {
@@ -53,6 +58,12 @@ public:
 
     const std::map<object_key, stored_object>& objects() const { return objects_; }
     const std::map<object_key, diagnostic>& diagnostics() const { return diagnostics_; }
+
+    const stored_object* find_stored(k8s::kind kind, const std::string& ns, const std::string& name) const
+    {
+        auto it = objects_.find(object_key{kind, ns, name});
+        return it == objects_.end() ? nullptr : &it->second;
+    }
 
     template <class T>
     const T* find(k8s::kind kind, const std::string& ns, const std::string& name) const

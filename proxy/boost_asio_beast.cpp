@@ -1,3 +1,4 @@
 // The single translation unit that compiles Asio and Beast (BOOST_*_SEPARATE_COMPILATION).
 #include <boost/asio/impl/src.hpp>
 #include <boost/beast/src.hpp>
+#include <boost/asio/ssl/impl/src.hpp>

@@ -6,10 +6,12 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "controller/log.hpp"
 #include "proxy/deadline.hpp"
 #include "proxy/error_pages.hpp"
 #include "proxy/forward_headers.hpp"
@@ -17,6 +19,7 @@
 #include "proxy/location_actions.hpp"
 #include "proxy/path_normalize.hpp"
 #include "proxy/worker.hpp"
+#include "tls/server_context.hpp"
 
 namespace sluice {
 namespace {
@@ -44,10 +47,16 @@ bool timed_out(const error_code& ec, const deadline_slot& deadline)
 // block goes through the reactor.
 bool would_block(const error_code& ec) { return ec == asio::error::would_block || ec == asio::error::try_again; }
 
-// Writes what the serializer has ready. Returns would_block when the socket is full.
-template <class Serializer>
-error_code write_ready(tcp::socket& socket, Serializer& sr, uint64_t* written = nullptr)
+using tls_stream = asio::ssl::stream<tcp::socket>;
+
+// Writes what the serializer has ready. Returns would_block when the socket is full. A TLS
+// stream always goes through the reactor: OpenSSL's record layer cannot be driven by
+// non-blocking synchronous writes without losing output.
+template <class Stream, class Serializer>
+error_code write_ready(Stream& socket, Serializer& sr, uint64_t* written = nullptr)
 {
+    if constexpr (!std::is_same_v<Stream, tcp::socket>)
+        return asio::error::would_block;
     error_code ec;
     while (!sr.is_done()) {
         size_t n = http::write_some(socket, sr, ec);
@@ -60,9 +69,11 @@ error_code write_ready(tcp::socket& socket, Serializer& sr, uint64_t* written = 
 }
 
 // Parses body bytes already buffered; would_block when the parser needs bytes from the socket.
-template <class Parser>
-error_code read_buffered(tcp::socket& socket, beast::flat_buffer& buffer, Parser& parser)
+template <class Stream, class Parser>
+error_code read_buffered(Stream& socket, beast::flat_buffer& buffer, Parser& parser)
 {
+    if constexpr (!std::is_same_v<Stream, tcp::socket>)
+        return asio::error::would_block;
     if (buffer.size() == 0)
         return asio::error::would_block;
     error_code ec;
@@ -70,13 +81,27 @@ error_code read_buffered(tcp::socket& socket, beast::flat_buffer& buffer, Parser
     return ec;
 }
 
+tcp::socket& lowest(tcp::socket& s) { return s; }
+tcp::socket& lowest(tls_stream& s) { return s.next_layer(); }
+
+// "example.com:8080" → "example.com", "[::1]:8080" → "[::1]".
+std::string_view host_without_port(std::string_view host)
+{
+    if (host.starts_with('['))
+        return host.substr(0, std::min(host.size(), host.find(']') + 1));
+    return host.substr(0, host.find(':'));
+}
+
+template <class Stream>
 struct session {
-    session(worker& wk, tcp::socket socket)
-        : w(wk), client(std::move(socket)), client_deadline(wk.deadlines(), client)
+    session(worker& wk, Stream stream)
+        : w(wk), client(std::move(stream)), client_deadline(wk.deadlines(), lowest(client))
     {
     }
+    static constexpr bool tls = std::is_same_v<Stream, tls_stream>;
+    static constexpr std::string_view scheme = tls ? "https" : "http";
     worker& w;
-    tcp::socket client;
+    Stream client;
     deadline_slot client_deadline;
     beast::flat_buffer client_buf;
     beast::flat_buffer upstream_buf;
@@ -86,6 +111,7 @@ struct session {
     // The current request, for the metrics: what answered and how much was sent.
     const location* loc = nullptr;
     std::string_view canary;
+    std::string_view hsts;  // Strict-Transport-Security for the current response, if any
     unsigned status = 0;
     uint64_t bytes_out = 0;
 };
@@ -116,7 +142,8 @@ private:
 };
 
 // Reads and drops a small remaining request body so that the connection can be reused.
-asio::awaitable<bool> discard_body(session& s, request_parser& parser, std::chrono::milliseconds timeout)
+template <class Stream>
+asio::awaitable<bool> discard_body(session<Stream>& s, request_parser& parser, std::chrono::milliseconds timeout)
 {
     if (parser.is_done())
         co_return true;
@@ -136,7 +163,8 @@ asio::awaitable<bool> discard_body(session& s, request_parser& parser, std::chro
 }
 
 // Answers with a status sluice generates itself. Returns whether the connection stays open.
-asio::awaitable<bool> send_local(session& s, request_parser* parser, unsigned status, bool keep_alive, bool head,
+template <class Stream>
+asio::awaitable<bool> send_local(session<Stream>& s, request_parser* parser, unsigned status, bool keep_alive, bool head,
                                  std::chrono::milliseconds timeout, http::field extra_name = http::field::unknown,
                                  std::string_view extra_value = {})
 {
@@ -147,6 +175,8 @@ asio::awaitable<bool> send_local(session& s, request_parser* parser, unsigned st
     res.set(http::field::content_type, "text/html");
     if (extra_name != http::field::unknown)
         res.set(extra_name, extra_value);
+    if (!s.hsts.empty())
+        res.set(http::field::strict_transport_security, s.hsts);
     res.content_length(page.size());
     res.keep_alive(keep_alive);
     if (keep_alive && parser && parser->get().version() == 10)
@@ -194,7 +224,8 @@ struct request_state {
 };
 
 // One try of one endpoint: connect (or reuse), send the request, relay the response.
-asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, const tcp::endpoint& ep, bool allow_reuse)
+template <class Stream>
+asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& rs, const tcp::endpoint& ep, bool allow_reuse)
 {
     const location_policy& policy = rs.loc.policy;
     const global_settings& settings = rs.snap.settings;
@@ -314,6 +345,8 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
 
     auto& res = rp->get();
     prepare_downstream_response(res);
+    if (!s.hsts.empty())
+        res.set(http::field::strict_transport_security, s.hsts);
     // A drain that began while the request was in flight closes the connection after it.
     bool keep_alive = rs.keep_alive && !s.w.draining();
     const bool client_11 = req.version() >= 11 || rs.parser.get().version() >= 11;
@@ -395,7 +428,8 @@ asio::awaitable<attempt_result> try_endpoint(session& s, request_state& rs, cons
     co_return attempt_result{attempt_outcome::done, res.result_int(), keep_alive};
 }
 
-asio::awaitable<bool> forward(session& s, request_state& rs, const std::string& best_host)
+template <class Stream>
+asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const std::string& best_host)
 {
     auto& req = rs.parser.get();
     const backend& be = rs.snap.backends[rs.backend];
@@ -411,7 +445,7 @@ asio::awaitable<bool> forward(session& s, request_state& rs, const std::string& 
         request_id = request_id_copy;
     }
     const bool chunked = rs.parser.chunked();
-    prepare_upstream_request(req, forward_context{s.client_ip, best_host, s.server_port, "http", request_id,
+    prepare_upstream_request(req, forward_context{s.client_ip, best_host, s.server_port, s.scheme, request_id,
                                                   rs.loc.upstream_vhost});
     if (chunked) {
         req.erase(http::field::content_length);
@@ -459,7 +493,8 @@ asio::awaitable<password_check> verify_elsewhere(std::string password, std::stri
     co_return verify_password(password, stored);
 }
 
-asio::awaitable<bool> serve_request(session& s, request_parser& parser, bool last_allowed,
+template <class Stream>
+asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, bool last_allowed,
                                     const std::shared_ptr<const route_snapshot>& snap)
 {
     auto& req = parser.get();
@@ -480,6 +515,8 @@ asio::awaitable<bool> serve_request(session& s, request_parser& parser, bool las
     const location& loc = *m.loc;
     const virtual_host& vh = *m.host;
     s.loc = &loc;
+    if (s.tls && vh.tls)
+        s.hsts = snap->settings.hsts_header;
 
     // Server phase, in nginx's order: the from-to-www server, then app-root (server rewrite).
     std::string_view request_uri = target.has_query ? std::string_view(target.path.data(), target.query.data() + target.query.size() - target.path.data())
@@ -502,13 +539,27 @@ asio::awaitable<bool> serve_request(session& s, request_parser& parser, bool las
     if (loc.rewrite || loc.redirect || loc.x_forwarded_prefix)
         captures = capture_path(loc, s.path);
     template_values values{captures.span(), request_uri, s.path,
-                           vh.name.empty() ? host_header : std::string_view(vh.name), host_header, "http",
+                           vh.name.empty() ? host_header : std::string_view(vh.name), host_header, s.scheme,
                            target.query, s.server_port};
     if (loc.redirect) {
         std::string to;
         loc.redirect->url.expand(values, to);
         co_return co_await send_local(s, &parser, loc.redirect->code, keep_alive, head, loc.policy.send_timeout,
                                       http::field::location, to);
+    }
+    // To HTTPS (ingress-nginx's lua_ingress.lua, after the location's own redirects): on hosts
+    // with TLS unless ssl-redirect is off, on any host with force-ssl-redirect.
+    if (!s.tls && (loc.policy.force_ssl_redirect || (vh.tls && loc.policy.ssl_redirect))) {
+        std::string to = "https://";
+        to += host_without_port(host_header.empty() ? std::string_view(vh.name) : host_header);
+        if (loc.policy.use_port_in_redirects)
+            to += ":" + std::to_string(s.w.https_port());
+        std::string_view uri = request_uri;
+        if (!loc.policy.preserve_trailing_slash && uri.ends_with('/'))
+            uri.remove_suffix(1);
+        to += uri;
+        co_return co_await send_local(s, &parser, snap->settings.http_redirect_code, keep_alive, head,
+                                      loc.policy.send_timeout, http::field::location, to);
     }
     // Access phase: basic authentication. Slow hashes run on the shared slow-work pool; a
     // success is remembered by this worker under a keyed digest.
@@ -598,13 +649,15 @@ asio::awaitable<bool> serve_request(session& s, request_parser& parser, bool las
 }
 
 // One request, timed and counted once it is answered.
-asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool last_allowed)
+template <class Stream>
+asio::awaitable<bool> handle_request(session<Stream>& s, request_parser& parser, bool last_allowed)
 {
     // The request keeps this snapshot until it ends, whatever is published meanwhile.
     std::shared_ptr<const route_snapshot> snap = s.w.snapshot();
     auto start = std::chrono::steady_clock::now();
     s.loc = nullptr;
     s.canary = {};
+    s.hsts = {};
     s.status = 0;
     s.bytes_out = 0;
     http::verb method = parser.get().method();
@@ -617,22 +670,10 @@ asio::awaitable<bool> handle_request(session& s, request_parser& parser, bool la
     co_return keep;
 }
 
-}  // namespace
-
-asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
+template <class Stream>
+asio::awaitable<void> serve_connection(session<Stream>& s)
 {
-    error_code ec;
-    auto remote = socket.remote_endpoint(ec);
-    auto local = socket.local_endpoint(ec);
-    socket.set_option(tcp::no_delay(true), ec);  // failure only costs latency
-    socket.non_blocking(true, ec);
-    if (ec)
-        co_return;  // the connection is already unusable
-    session s(w, std::move(socket));
-    s.client_ip = remote.address().to_string();
-    s.server_port = std::to_string(local.port());
-    w.counters().connections_open.fetch_add(1, std::memory_order_relaxed);
-
+    worker& w = s.w;
     for (uint32_t served = 0;; ++served) {
         // Settings for reading the next header come from the current snapshot; the request
         // itself pins the snapshot once its header is in.
@@ -663,10 +704,75 @@ asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
         if (s.client_buf.size() == 0 && s.client_buf.capacity() > 16 * 1024)
             s.client_buf.shrink_to_fit();
     }
+}
+
+// Socket options and the addresses every request's headers need.
+bool prepare_client(tcp::socket& socket, std::string& client_ip, std::string& server_port)
+{
+    error_code ec;
+    auto remote = socket.remote_endpoint(ec);
+    auto local = socket.local_endpoint(ec);
+    socket.set_option(tcp::no_delay(true), ec);  // failure only costs latency
+    socket.non_blocking(true, ec);
+    if (ec)
+        return false;  // the connection is already unusable
+    client_ip = remote.address().to_string();
+    server_port = std::to_string(local.port());
+    return true;
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
+{
+    std::string client_ip, server_port;
+    if (!prepare_client(socket, client_ip, server_port))
+        co_return;
+    session<tcp::socket> s(w, std::move(socket));
+    s.client_ip = std::move(client_ip);
+    s.server_port = std::move(server_port);
+    w.counters().connections_open.fetch_add(1, std::memory_order_relaxed);
+    co_await serve_connection(s);
     w.counters().connections_open.fetch_sub(1, std::memory_order_relaxed);
     s.client_deadline.disarm();
+    error_code ec;
     s.client.shutdown(tcp::socket::shutdown_send, ec);  // the peer may already be gone
     s.client.close(ec);
+}
+
+asio::awaitable<void> serve_downstream_tls(worker& w, tcp::socket socket)
+{
+    std::string client_ip, server_port;
+    if (!prepare_client(socket, client_ip, server_port))
+        co_return;
+    // The handshake pins the snapshot whose certificates its SNI callback reads.
+    std::shared_ptr<const route_snapshot> snap = w.snapshot();
+    if (!snap->tls_context)
+        co_return;
+    session<tls_stream> s(w, tls_stream(std::move(socket), snap->tls_context->asio_context()));
+    s.client_ip = std::move(client_ip);
+    s.server_port = std::move(server_port);
+    w.counters().connections_open.fetch_add(1, std::memory_order_relaxed);
+    s.client_deadline.arm(snap->settings.client_header_timeout);
+    s.client_deadline.set_idle(true);  // a drain may drop a connection that has not said a word
+    auto [hec] = co_await s.client.async_handshake(asio::ssl::stream_base::server, nothrow);
+    s.client_deadline.set_idle(false);
+    snap.reset();
+    if (!hec) {
+        w.counters().tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+        co_await serve_connection(s);
+        // close_notify, waiting briefly for the client's.
+        s.client_deadline.arm(std::chrono::seconds(1));
+        auto [sec] = co_await s.client.async_shutdown(nothrow);
+        (void)sec;  // the peer may be gone already
+    } else {
+        w.counters().tls_handshake_errors.fetch_add(1, std::memory_order_relaxed);
+        log_line(log_level::debug, "TLS handshake from " + s.client_ip + " failed: " + hec.message());
+    }
+    w.counters().connections_open.fetch_sub(1, std::memory_order_relaxed);
+    s.client_deadline.disarm();
+    error_code ec;
+    s.client.next_layer().close(ec);
 }
 
 }  // namespace sluice

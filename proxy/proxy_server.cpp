@@ -17,13 +17,8 @@ proxy_server::proxy_server(const listen_options& options, std::shared_ptr<const 
     std::random_device entropy;
     unsigned n = options.workers ? options.workers : 1;
     auto address = asio::ip::make_address(options.bind_address);
-    uint16_t port = options.http_port;
-    std::vector<tcp::acceptor> acceptors;
-    for (unsigned i = 0; i < n; ++i) {
-        uint64_t seed = (uint64_t{entropy()} << 32) ^ entropy();
-        workers_.push_back(std::make_unique<worker>(i, seed, slow_work_));
-        worker& w = *workers_.back();
-        w.set_snapshot(initial);
+    // With port 0 the first listener of each kind picks the port and the others join it.
+    auto listen = [&](worker& w, uint16_t& port) {
         tcp::acceptor acceptor(w.io());
         tcp::endpoint ep(address, port);
         acceptor.open(ep.protocol());
@@ -33,14 +28,26 @@ proxy_server::proxy_server(const listen_options& options, std::shared_ptr<const 
             acceptor.set_option(asio::ip::v6_only(false));
         acceptor.bind(ep);
         acceptor.listen(asio::socket_base::max_listen_connections);
-        // With port 0 the first listener picks the port and the others join it.
         port = acceptor.local_endpoint().port();
-        acceptors.push_back(std::move(acceptor));
+        return acceptor;
+    };
+    uint16_t http_port = options.http_port;
+    uint16_t https_port = options.https_port;
+    std::vector<std::pair<tcp::acceptor, tcp::acceptor>> acceptors;
+    for (unsigned i = 0; i < n; ++i) {
+        uint64_t seed = (uint64_t{entropy()} << 32) ^ entropy();
+        workers_.push_back(std::make_unique<worker>(i, seed, slow_work_));
+        worker& w = *workers_.back();
+        w.set_snapshot(initial);
+        tcp::acceptor http = listen(w, http_port);
+        tcp::acceptor https = listen(w, https_port);
+        acceptors.emplace_back(std::move(http), std::move(https));
     }
-    http_port_ = port;
+    http_port_ = http_port;
+    https_port_ = https_port;
     bind_address_ = address.to_string();
     for (unsigned i = 0; i < n; ++i)
-        workers_[i]->start(std::move(acceptors[i]), port);
+        workers_[i]->start(std::move(acceptors[i].first), std::move(acceptors[i].second), https_port);
 }
 
 proxy_server::~proxy_server()
@@ -107,6 +114,8 @@ proxy_totals proxy_server::totals() const
         t.connections_open += c.connections_open.load(std::memory_order_relaxed);
         t.upstream_connects += c.upstream_connects.load(std::memory_order_relaxed);
         t.upstream_reuses += c.upstream_reuses.load(std::memory_order_relaxed);
+        t.tls_handshakes += c.tls_handshakes.load(std::memory_order_relaxed);
+        t.tls_handshake_errors += c.tls_handshake_errors.load(std::memory_order_relaxed);
     }
     return t;
 }

@@ -16,7 +16,8 @@ namespace sluice {
 
 struct listen_options {
     std::string bind_address = "0.0.0.0";
-    uint16_t http_port = 80;  // 0: pick a free port (tests)
+    uint16_t http_port = 80;   // 0: pick a free port (tests)
+    uint16_t https_port = 443; // 0: pick a free port (tests)
     unsigned workers = 1;
 };
 
@@ -26,6 +27,8 @@ struct proxy_totals {
     int64_t connections_open = 0;
     uint64_t upstream_connects = 0;
     uint64_t upstream_reuses = 0;
+    uint64_t tls_handshakes = 0;
+    uint64_t tls_handshake_errors = 0;
 };
 
 class proxy_server {
@@ -35,6 +38,7 @@ public:
     ~proxy_server();
 
     uint16_t http_port() const { return http_port_; }
+    uint16_t https_port() const { return https_port_; }
     const std::string& bind_address() const { return bind_address_; }
     void start();
     void publish(std::shared_ptr<const route_snapshot> snap);
@@ -53,6 +57,7 @@ private:
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
     uint16_t http_port_ = 0;
+    uint16_t https_port_ = 0;
     std::string bind_address_;
 };
 

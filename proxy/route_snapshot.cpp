@@ -136,3 +136,14 @@ const location* add_location(virtual_host& host, location loc)
 }
 
 }  // namespace sluice
+
+namespace sluice {
+
+const tls::certificate* certificate_for(const void* p, std::string_view server_name)
+{
+    const auto& snap = *static_cast<const route_snapshot*>(p);
+    const virtual_host& vh = match_host(snap, server_name);
+    return vh.certificate ? vh.certificate.get() : snap.default_certificate.get();
+}
+
+}  // namespace sluice

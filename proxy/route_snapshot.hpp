@@ -18,8 +18,14 @@
 
 #include "canary/canary_decision.hpp"
 #include "proxy/url_template.hpp"
+#include "tls/settings.hpp"
 
 namespace sluice {
+
+namespace tls {
+class certificate;
+class server_context;
+}  // namespace tls
 
 struct string_hash {
     using is_transparent = void;
@@ -41,6 +47,14 @@ struct global_settings {
     bool generate_request_id = true;
     bool allow_cross_namespace_resources = false;  // auth-secret in another namespace
     std::chrono::milliseconds worker_shutdown_timeout{240'000};  // the drain's upper bound
+    tls::server_settings tls;
+    unsigned http_redirect_code = 308;  // the HTTP to HTTPS redirect (http-redirect-code)
+    // hsts, hsts-max-age, hsts-include-subdomains, hsts-preload
+    bool hsts = true;
+    uint64_t hsts_max_age = 31536000;
+    bool hsts_include_subdomains = true;
+    bool hsts_preload = false;
+    std::string hsts_header;  // the Strict-Transport-Security value, "" when off
 };
 
 // Per-location behaviour compiled from annotations and ConfigMap defaults.
@@ -50,6 +64,10 @@ struct location_policy {
     std::chrono::milliseconds read_timeout{60'000};
     uint64_t max_body_size = 1024 * 1024;  // 0: unlimited (proxy-body-size "1m")
     uint32_t next_upstream_tries = 3;       // 0: unlimited
+    bool ssl_redirect = true;               // to HTTPS, on hosts with TLS
+    bool force_ssl_redirect = false;        // to HTTPS, on any host
+    bool preserve_trailing_slash = false;   // else the HTTPS redirect drops a final '/'
+    bool use_port_in_redirects = false;     // the HTTPS redirect names the HTTPS port
 };
 
 enum class backend_state : uint8_t { ready, no_endpoints, service_missing };
@@ -119,6 +137,11 @@ struct virtual_host {
     std::optional<regex_table> regex;  // set: paths are matched as regexes, exact/prefix unused
     std::string app_root;              // app-root: "/" answers 302 to it
     std::string redirect_to;           // from-to-www-redirect alias: everything answers 308 there
+    // TLS: set when an Ingress lists the host under spec.tls. The certificate is the Secret's,
+    // or the default one when the Secret is missing or unusable (ingress-nginx's fallback).
+    bool tls = false;
+    std::shared_ptr<const tls::certificate> certificate;
+    std::string tls_secret;  // "namespace/name" the certificate came from, "" for the default
 };
 
 struct diagnostic {
@@ -136,7 +159,15 @@ struct route_snapshot {
     virtual_host catch_all;
     std::vector<backend> backends;
     std::vector<diagnostic> diagnostics;
+    // HTTPS: the default certificate (--default-ssl-certificate or the generated one) and the
+    // handshake context whose SNI callback picks certificates from this snapshot's hosts.
+    std::shared_ptr<const tls::certificate> default_certificate;
+    std::shared_ptr<const tls::server_context> tls_context;
 };
+
+// The certificate the SNI callback serves for `server_name` (lower-case): the host's, else the
+// default. `snap` is a route_snapshot.
+const tls::certificate* certificate_for(const void* snap, std::string_view server_name);
 
 struct route_match {
     const virtual_host* host = nullptr;

@@ -79,17 +79,25 @@ void worker::return_buffer(body_buffer buf)
         spare_buffers_.push_back(std::move(buf));
 }
 
-void worker::start(asio::ip::tcp::acceptor acceptor, uint16_t listen_port)
+void worker::start(asio::ip::tcp::acceptor http, asio::ip::tcp::acceptor https, uint16_t https_port)
 {
-    listen_port_ = listen_port;
-    acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(std::move(acceptor));
+    https_port_ = https_port;
+    http_acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(std::move(http));
+    https_acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(std::move(https));
+    accept_on(*http_acceptor_, false);
+    accept_on(*https_acceptor_, true);
+    schedule_tick();
+}
+
+void worker::accept_on(asio::ip::tcp::acceptor& acceptor, bool tls)
+{
     asio::co_spawn(
         io_,
-        [this]() -> asio::awaitable<void> {
+        [this, &acceptor, tls]() -> asio::awaitable<void> {
             for (;;) {
-                auto [ec, socket] = co_await acceptor_->async_accept(asio::as_tuple(asio::use_awaitable));
+                auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
                 if (ec) {
-                    if (ec == asio::error::operation_aborted || !acceptor_->is_open())
+                    if (ec == asio::error::operation_aborted || !acceptor.is_open())
                         co_return;
                     // EMFILE and friends: back off briefly rather than spin.
                     log_warning("accept failed: " + ec.message());
@@ -98,19 +106,20 @@ void worker::start(asio::ip::tcp::acceptor acceptor, uint16_t listen_port)
                     continue;
                 }
                 counters_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
-                asio::co_spawn(io_, serve_downstream(*this, std::move(socket)), asio::detached);
+                asio::co_spawn(io_, tls ? serve_downstream_tls(*this, std::move(socket)) : serve_downstream(*this, std::move(socket)),
+                               asio::detached);
             }
         },
         asio::detached);
-    schedule_tick();
 }
 
 void worker::stop_accepting()
 {
-    if (acceptor_) {
-        boost::system::error_code ignored;  // closing a listener cannot fail in a way we could act on
-        acceptor_->close(ignored);
-    }
+    boost::system::error_code ignored;  // closing a listener cannot fail in a way we could act on
+    if (http_acceptor_)
+        http_acceptor_->close(ignored);
+    if (https_acceptor_)
+        https_acceptor_->close(ignored);
     tick_timer_.cancel();
 }
 

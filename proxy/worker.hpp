@@ -33,6 +33,8 @@ struct worker_counters {
     std::atomic<uint64_t> upstream_connects{0};
     std::atomic<uint64_t> upstream_reuses{0};
     std::atomic<uint64_t> snapshot_swaps{0};
+    std::atomic<uint64_t> tls_handshakes{0};
+    std::atomic<uint64_t> tls_handshake_errors{0};
 };
 
 // A password check under way on the slow-work pool. Requests with the same credentials wait for
@@ -84,17 +86,18 @@ public:
     body_buffer take_buffer();
     void return_buffer(body_buffer buf);
 
-    // Starts accepting on `acceptor` (already bound and listening) and the pool sweeper.
-    void start(boost::asio::ip::tcp::acceptor acceptor, uint16_t listen_port);
+    // Starts accepting on the listeners (already bound and listening) and the pool sweeper.
+    void start(boost::asio::ip::tcp::acceptor http, boost::asio::ip::tcp::acceptor https, uint16_t https_port);
     void stop_accepting();
     // Graceful drain: stop accepting, close connections idle between requests, and answer the
     // requests in flight with "Connection: close". Worker thread only.
     void begin_drain();
     bool draining() const { return draining_; }
-    uint16_t listen_port() const { return listen_port_; }
+    uint16_t https_port() const { return https_port_; }
 
 private:
     void schedule_tick();
+    void accept_on(boost::asio::ip::tcp::acceptor& acceptor, bool tls);
 
     unsigned index_;
     // Declared before io_: sessions destroyed with the io_context unlink their slots from it.
@@ -111,11 +114,12 @@ private:
     worker_counters counters_;
     std::mt19937_64 random_;
     std::vector<body_buffer> spare_buffers_;
-    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> http_acceptor_;
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> https_acceptor_;
     boost::asio::steady_timer tick_timer_{io_};
     unsigned ticks_ = 0;
     bool draining_ = false;
-    uint16_t listen_port_ = 0;
+    uint16_t https_port_ = 0;
 };
 
 }  // namespace sluice

@@ -89,8 +89,9 @@ TEST_F(basic_auth_test, every_hash_format_made_by_htpasswd)
              {"sha512user", "pw-sha512"}, {"desuser", "pw-des"}, {"md5user", "pw-md5"}, {"plainuser", "pw-plain"}}) {
         auto ok = get("auth.test", basic(user, password));
         EXPECT_EQ(ok.status, 200u) << user;
-        if (ok.status == 200)
+        if (ok.status == 200) {
             EXPECT_FALSE(ok.json()["headers"].contains("authorization")) << "credentials must not reach the upstream";
+        }
         EXPECT_EQ(get("auth.test", basic(user, std::string(password) + "x")).status, 401u) << user;
     }
 }

@@ -266,15 +266,17 @@ void sluice_instance::remove(const std::string& file) { std::filesystem::remove(
 
 void sluice_instance::start()
 {
-    std::vector<std::string> args{"--manifests", dir_.string(), "--bind",    "127.0.0.1", "--http-port",
-                                  "0",           "--status-port", "0", "--workers", "2"};
+    std::vector<std::string> args{"--manifests", dir_.string(), "--bind",      "127.0.0.1", "--http-port", "0",
+                                  "--https-port", "0",        "--status-port", "0",       "--workers",   "2"};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     proc_ = std::make_unique<process>(SLUICE_BINARY, args);
-    auto m = proc_->wait_for_line(std::regex("serving http on 127\\.0\\.0\\.1:(\\d+).*status on 127\\.0\\.0\\.1:(\\d+)"));
+    auto m = proc_->wait_for_line(std::regex("serving http on 127\\.0\\.0\\.1:(\\d+), https on 127\\.0\\.0\\.1:(\\d+)"
+                                             ".*status on 127\\.0\\.0\\.1:(\\d+)"));
     if (!m)
         throw std::runtime_error("sluice did not start:\n" + proc_->log());
     http_port_ = static_cast<uint16_t>(std::stoi((*m)[1]));
-    status_port_ = static_cast<uint16_t>(std::stoi((*m)[2]));
+    https_port_ = static_cast<uint16_t>(std::stoi((*m)[2]));
+    status_port_ = static_cast<uint16_t>(std::stoi((*m)[3]));
 }
 
 nlohmann::json sluice_instance::debug_config()

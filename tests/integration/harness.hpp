@@ -103,6 +103,7 @@ public:
     void remove(const std::string& file);
     void start();
     uint16_t port() const { return http_port_; }
+    uint16_t https_port() const { return https_port_; }
     uint16_t status_port() const { return status_port_; }
     process& proc() { return *proc_; }
     nlohmann::json debug_config();
@@ -116,6 +117,7 @@ private:
     std::vector<std::string> extra_args_;
     std::unique_ptr<process> proc_;
     uint16_t http_port_ = 0;
+    uint16_t https_port_ = 0;
     uint16_t status_port_ = 0;
 };
 
