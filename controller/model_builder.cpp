@@ -10,9 +10,11 @@
 #include "proxy/htpasswd.hpp"
 #include "proxy/request_metrics.hpp"
 #include "proxy/url_template.hpp"
+#include "tls/client_context.hpp"
 #include "tls/server_context.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 namespace sluice {
 namespace {
@@ -448,6 +450,8 @@ private:
             loc.policy.use_port_in_redirects = *a.ssl.use_port_in_redirects;
         if (a.auth_basic)
             loc.auth = resolve_basic_auth(ing, *a.auth_basic);
+        if (a.backend_tls.https)
+            loc.tls_upstream = resolve_upstream_tls(ing, a.backend_tls);
         std::string error;
         if (!a.redirect.url.empty()) {
             if (auto t = url_template::parse(a.redirect.url, true, error))
@@ -469,6 +473,76 @@ private:
             }
         }
         return a.rewrite.use_regex || rewrites;
+    }
+
+    // backend-protocol HTTPS with its proxy-ssl-* settings; one client context per distinct
+    // configuration in a build. A proxy-ssl-secret that cannot be used leaves the location
+    // without verification material: with proxy-ssl-verify on, its requests fail (502) rather
+    // than go to an unverified upstream.
+    std::shared_ptr<const upstream_tls> resolve_upstream_tls(const k8s::ingress& ing, const annotations::backend_tls_config& c)
+    {
+        std::string secret_ns, secret_name;
+        if (!c.secret.empty()) {
+            auto slash = c.secret.find('/');
+            secret_ns = slash == std::string::npos ? ing.meta.ns : c.secret.substr(0, slash);
+            secret_name = slash == std::string::npos ? c.secret : c.secret.substr(slash + 1);
+        }
+        std::string profile = secret_ns + "/" + secret_name + "|" + (c.verify ? "verify" : "") + "|" +
+                              std::to_string(c.verify_depth) + "|" + (c.server_name ? "sni" : "") + "|" + c.name;
+        if (auto it = upstream_tls_.find(profile); it != upstream_tls_.end())
+            return it->second;
+        const std::string field = "metadata.annotations[" + options_.annotations_prefix + "/proxy-ssl-secret]";
+        tls::client_settings settings;
+        settings.verify = c.verify;
+        settings.verify_depth = static_cast<int>(c.verify_depth);
+        bool usable = true;
+        if (!c.secret.empty()) {
+            const stored_object* stored = store_.find_stored(kind::secret, secret_ns, secret_name);
+            const auto* secret = stored ? std::get_if<k8s::secret>(&stored->object) : nullptr;
+            if (!secret) {
+                diag_once(ing, field, "Secret " + secret_ns + "/" + secret_name + " not found");
+                usable = false;
+            } else if (secret_ns != ing.meta.ns && !snap_.settings.allow_cross_namespace_resources) {
+                diag_once(ing, field, "Secret " + secret_ns + "/" + secret_name +
+                                          " is in another namespace and allow-cross-namespace-resources is off");
+                usable = false;
+            } else {
+                if (auto ca = secret->data.find("ca.crt"); ca != secret->data.end())
+                    settings.ca_pem = ca->second;
+                else if (c.verify) {
+                    diag_once(ing, field, "Secret " + secret_ns + "/" + secret_name + " has no ca.crt to verify the upstream with");
+                    usable = false;
+                }
+                if (stored->certificate)
+                    settings.client_certificate = stored->certificate;
+                else if (secret->data.contains("tls.crt"))
+                    diag_once(ing, field, "Secret " + secret_ns + "/" + secret_name + " " + stored->certificate_error +
+                                              "; no client certificate is sent");
+            }
+        }
+        auto t = std::make_shared<upstream_tls>();
+        t->verify = c.verify;
+        t->send_sni = c.server_name;
+        t->name = c.name;
+        t->profile = profile;
+        std::string error;
+        if (usable)
+            t->context = tls::make_client_context(settings, error);
+        if (usable && !t->context)
+            diag_once(ing, field, "Secret " + secret_ns + "/" + secret_name + ": " + error);
+        if (!t->context) {
+            // Verification requested but impossible: a context that trusts nothing fails every
+            // handshake, so the upstream is never used unverified.
+            settings.ca_pem.clear();
+            settings.client_certificate.reset();
+            t->context = tls::make_client_context(tls::client_settings{}, error);
+            if (c.verify) {
+                SSL_CTX_set_verify(t->context->native_handle(), SSL_VERIFY_PEER, nullptr);
+                t->profile += "|untrusted";
+            }
+        }
+        upstream_tls_.emplace(profile, t);
+        return t;
     }
 
     // The users of an auth-secret, parsed once per Ingress and Secret in a build. A problem with
@@ -876,6 +950,7 @@ private:
     std::set<std::string> www_hosts_;
     std::set<std::string> reported_;
     std::map<std::string, std::shared_ptr<const basic_auth>> auth_by_ingress_;
+    std::map<std::string, std::shared_ptr<const upstream_tls>> upstream_tls_;
 };
 
 }  // namespace

@@ -2,10 +2,23 @@
 
 #include <algorithm>
 
+#include "tls/certificate.hpp"
+#include "tls/settings.hpp"
+
 namespace sluice {
 namespace {
 
 using json = nlohmann::json;
+
+json certificate_json(const tls::certificate& c)
+{
+    return json{{"subject", c.subject()},
+                {"issuer", c.issuer()},
+                {"dnsNames", c.dns_names()},
+                {"notBefore", tls::format_utc(c.not_before())},
+                {"notAfter", tls::format_utc(c.not_after())},
+                {"sha256", c.sha256_fingerprint()}};
+}
 
 json location_json(const route_snapshot& snap, const location& loc)
 {
@@ -26,6 +39,15 @@ json location_json(const route_snapshot& snap, const location& loc)
         j["redirect"] = {{"code", loc.redirect->code}, {"url", loc.redirect->url.text()}};
     if (!loc.upstream_vhost.empty())
         j["upstreamVhost"] = loc.upstream_vhost;
+    if (loc.tls_upstream)
+        j["backendProtocol"] = {{"protocol", "HTTPS"},
+                                {"verify", loc.tls_upstream->verify},
+                                {"serverName", loc.tls_upstream->send_sni},
+                                {"name", loc.tls_upstream->name}};
+    if (loc.policy.force_ssl_redirect)
+        j["forceSslRedirect"] = true;
+    if (!loc.policy.ssl_redirect)
+        j["sslRedirect"] = false;
     for (size_t i = 0; i < loc.canary_policies.size(); ++i) {
         const auto& p = loc.canary_policies[i];
         j["canaries"].push_back({{"ingress", loc.canary_ingresses[i]},
@@ -60,6 +82,11 @@ json host_json(const route_snapshot& snap, const virtual_host& h)
         out["appRoot"] = h.app_root;
     if (!h.redirect_to.empty())
         out["redirectTo"] = h.redirect_to;
+    if (h.tls) {
+        out["tls"] = {{"secret", h.tls_secret.empty() ? json("default certificate") : json(h.tls_secret)}};
+        if (h.certificate)
+            out["tls"]["certificate"] = certificate_json(*h.certificate);
+    }
     return out;
 }
 
@@ -104,7 +131,14 @@ json snapshot_to_json(const route_snapshot& snap)
                   {"upstreamKeepaliveTimeoutMs", s.upstream_keepalive_timeout.count()},
                   {"upstreamKeepaliveRequests", s.upstream_keepalive_requests},
                   {"headerLimit", s.header_limit},
-                  {"generateRequestId", s.generate_request_id}}},
+                  {"generateRequestId", s.generate_request_id},
+                  {"sslProtocols", std::string(s.tls.min_version == 0x0303 ? "TLSv1.2" : "TLSv1.3") +
+                                       (s.tls.max_version != s.tls.min_version ? " TLSv1.3" : "")},
+                  {"sslCiphers", s.tls.ciphers.empty() ? std::string(tls::default_ciphers) : s.tls.ciphers},
+                  {"sslSessionTickets", s.tls.session_tickets},
+                  {"httpRedirectCode", s.http_redirect_code},
+                  {"hsts", s.hsts_header}}},
+                {"defaultCertificate", snap.default_certificate ? certificate_json(*snap.default_certificate) : json()},
                 {"hosts", std::move(hosts)},
                 {"backends", std::move(backends)},
                 {"diagnostics", std::move(diags)}};

@@ -47,7 +47,7 @@ bool timed_out(const error_code& ec, const deadline_slot& deadline)
 // block goes through the reactor.
 bool would_block(const error_code& ec) { return ec == asio::error::would_block || ec == asio::error::try_again; }
 
-using tls_stream = asio::ssl::stream<tcp::socket>;
+using tls_stream = asio::ssl::stream<tcp::socket>;  // the same type as upstream_tls_stream
 
 // Writes what the serializer has ready. Returns would_block when the socket is full. A TLS
 // stream always goes through the reactor: OpenSSL's record layer cannot be driven by
@@ -223,36 +223,63 @@ struct request_state {
     size_t buf_size = 0;
 };
 
-// One try of one endpoint: connect (or reuse), send the request, relay the response.
-template <class Stream>
+// One try of one endpoint: connect (or reuse), send the request, relay the response. `Up` is
+// the upstream stream: a plain socket, or TLS for backend-protocol HTTPS.
+template <class Stream, class Up>
 asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& rs, const tcp::endpoint& ep, bool allow_reuse)
 {
+    constexpr bool tls_up = std::is_same_v<Up, upstream_tls_stream>;
     const location_policy& policy = rs.loc.policy;
     const global_settings& settings = rs.snap.settings;
     auto& req = rs.parser.get();
 
+    // TLS: the name sent as SNI and verified, and the identity pooled connections must match.
+    std::string tls_name, tls_identity;
+    if constexpr (tls_up) {
+        const upstream_tls& t = *rs.loc.tls_upstream;
+        tls_name = t.name.empty() ? std::string(host_without_port(req[http::field::host])) : t.name;
+        tls_identity = t.profile + "|" + tls_name;
+    }
     std::optional<pooled_connection> pooled;
     if (allow_reuse)
-        pooled = s.w.pool().take(ep, upstream_pool::clock::now(), settings.upstream_keepalive_timeout);
+        pooled = s.w.pool().take(ep, upstream_pool::clock::now(), settings.upstream_keepalive_timeout, tls_identity);
     const bool reused = pooled.has_value();
     uint32_t served_on_connection = reused ? pooled->requests : 0;
-    tcp::socket up(s.w.io());
-    if (reused)
-        up = std::move(pooled->socket);
-    deadline_slot up_deadline(s.w.deadlines(), up);
+    std::unique_ptr<Up> up_ptr;
+    if constexpr (tls_up)
+        up_ptr = reused ? std::move(pooled->tls) : std::make_unique<Up>(s.w.io(), *rs.loc.tls_upstream->context);
+    else
+        up_ptr = reused ? std::move(pooled->socket) : std::make_unique<Up>(s.w.io());
+    Up& up = *up_ptr;
+    deadline_slot up_deadline(s.w.deadlines(), lowest(up));
     if (reused) {
         s.w.counters().upstream_reuses.fetch_add(1, std::memory_order_relaxed);
     } else {
         up_deadline.arm(policy.connect_timeout);
         s.w.counters().upstream_connects.fetch_add(1, std::memory_order_relaxed);
-        auto [ec] = co_await up.async_connect(ep, nothrow);
+        auto [ec] = co_await lowest(up).async_connect(ep, nothrow);
         if (ec)
             co_return attempt_result{attempt_outcome::retry, timed_out(ec, up_deadline) ? 504u : 502u};
         error_code ignored;  // Nagle only delays small writes; failing to disable it is harmless
-        up.set_option(tcp::no_delay(true), ignored);
-        up.non_blocking(true, ec);
+        lowest(up).set_option(tcp::no_delay(true), ignored);
+        lowest(up).non_blocking(true, ec);
         if (ec)
             co_return attempt_result{attempt_outcome::retry, 502u};
+        if constexpr (tls_up) {
+            // The handshake counts against proxy-connect-timeout, as in nginx.
+            const upstream_tls& t = *rs.loc.tls_upstream;
+            SSL* ssl = up.native_handle();
+            if (t.send_sni && !tls_name.empty())
+                SSL_set_tlsext_host_name(ssl, tls_name.c_str());
+            if (t.verify)
+                SSL_set1_host(ssl, tls_name.c_str());
+            std::tie(ec) = co_await up.async_handshake(asio::ssl::stream_base::client, nothrow);
+            if (ec) {
+                log_line(log_level::warning, "TLS handshake with upstream " + ep.address().to_string() + ":" +
+                                                 std::to_string(ep.port()) + " (" + tls_name + ") failed: " + ec.message());
+                co_return attempt_result{attempt_outcome::retry, timed_out(ec, up_deadline) ? 504u : 502u};
+            }
+        }
     }
     s.upstream_buf.clear();
 
@@ -422,8 +449,14 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
     if (rp->is_done() && rp->keep_alive() && s.upstream_buf.size() == 0 &&
         served_on_connection < settings.upstream_keepalive_requests && settings.upstream_keepalive_connections > 0) {
         up_deadline.disarm();
-        s.w.pool().give_back(ep, pooled_connection{std::move(up), served_on_connection, {}},
-                             settings.upstream_keepalive_connections);
+        pooled_connection idle;
+        if constexpr (tls_up)
+            idle.tls = std::move(up_ptr);
+        else
+            idle.socket = std::move(up_ptr);
+        idle.tls_identity = std::move(tls_identity);
+        idle.requests = served_on_connection;
+        s.w.pool().give_back(ep, std::move(idle), settings.upstream_keepalive_connections);
     }
     co_return attempt_result{attempt_outcome::done, res.result_int(), keep_alive};
 }
@@ -470,11 +503,15 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const std::
         if (index == SIZE_MAX)
             break;
         tried[index] = true;
-        last = co_await try_endpoint(s, rs, be.endpoints[index], true);
+        auto attempt = [&](bool allow_reuse) {
+            return rs.loc.tls_upstream ? try_endpoint<Stream, upstream_tls_stream>(s, rs, be.endpoints[index], allow_reuse)
+                                       : try_endpoint<Stream, tcp::socket>(s, rs, be.endpoints[index], allow_reuse);
+        };
+        last = co_await attempt(true);
         // A pooled connection the upstream had closed: once more on a fresh connection to the
         // same endpoint, not counted as a try (a fresh attempt never answers retry_same).
         if (last.outcome == attempt_outcome::retry_same)
-            last = co_await try_endpoint(s, rs, be.endpoints[index], false);
+            last = co_await attempt(false);
         if (last.outcome == attempt_outcome::done)
             co_return last.keep_alive;
         if (last.outcome == attempt_outcome::abort)

@@ -20,6 +20,10 @@
 #include "proxy/url_template.hpp"
 #include "tls/settings.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace sluice {
 
 namespace tls {
@@ -92,6 +96,16 @@ struct basic_auth {
     std::string denied;            // non-empty: misconfigured (missing Secret, ...): answer 503
 };
 
+// backend-protocol HTTPS: how connections to the upstream are secured.
+struct upstream_tls {
+    std::shared_ptr<boost::asio::ssl::context> context;  // verification, CA, client certificate
+    bool verify = false;   // proxy-ssl-verify: also check the name below
+    bool send_sni = false; // proxy-ssl-server-name
+    std::string name;      // proxy-ssl-name; empty: the Host sent upstream, without port
+    // Pooled connections are reused only by requests with the same profile and name.
+    std::string profile;
+};
+
 struct redirect_action {
     unsigned code = 302;
     url_template url;
@@ -112,6 +126,7 @@ struct location {
     std::optional<redirect_action> redirect;         // permanent- or temporal-redirect
     std::string upstream_vhost;                      // Host sent upstream instead of the client's
     std::shared_ptr<const basic_auth> auth;          // auth-type basic
+    std::shared_ptr<const upstream_tls> tls_upstream; // backend-protocol HTTPS
     // host="..",ingress="..",namespace="..",path="..",service=".." for the request metrics.
     std::string metric_labels;
     // Canary Ingresses merged into this location, asked in order (oldest Ingress first); entry i

@@ -32,20 +32,22 @@ size_t endpoint_hash::operator()(const boost::asio::ip::tcp::endpoint& ep) const
 }
 
 std::optional<pooled_connection> upstream_pool::take(const boost::asio::ip::tcp::endpoint& ep, clock::time_point now,
-                                                     std::chrono::milliseconds idle_timeout)
+                                                     std::chrono::milliseconds idle_timeout, std::string_view tls_identity)
 {
     auto it = idle_.find(ep);
     if (it == idle_.end())
         return std::nullopt;
     auto& list = it->second;
-    while (!list.empty()) {
-        pooled_connection conn = std::move(list.back());
-        list.pop_back();
+    for (size_t i = list.size(); i-- > 0;) {
+        if (list[i].tls_identity != tls_identity)
+            continue;
+        pooled_connection conn = std::move(list[i]);
+        list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
         // A connection idle for a moment is checked for a close that already arrived; one used
         // a moment ago is taken as is (saving a syscall per request under load): if the upstream
         // closed it in between, the request is retried on a fresh connection when that is safe.
         auto idle = now - conn.idle_since;
-        if (idle < idle_timeout && (idle < recheck_after || looks_open(conn.socket)))
+        if (idle < idle_timeout && (idle < recheck_after || looks_open(conn.lowest())))
             return conn;
         // Dropping `conn` closes the socket.
     }
@@ -65,7 +67,7 @@ void upstream_pool::sweep(clock::time_point now, std::chrono::milliseconds idle_
 {
     for (auto it = idle_.begin(); it != idle_.end();) {
         auto& list = it->second;
-        std::erase_if(list, [&](pooled_connection& c) { return now - c.idle_since >= idle_timeout || !looks_open(c.socket); });
+        std::erase_if(list, [&](pooled_connection& c) { return now - c.idle_since >= idle_timeout || !looks_open(c.lowest()); });
         if (list.empty())
             it = idle_.erase(it);
         else

@@ -7,7 +7,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include <memory>
+#include <string>
+
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 namespace sluice {
 
@@ -15,19 +19,27 @@ struct endpoint_hash {
     size_t operator()(const boost::asio::ip::tcp::endpoint& ep) const noexcept;
 };
 
+using upstream_tls_stream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+
+// An idle connection: plain (socket) or TLS (tls, with the profile and server name it was
+// opened with: a request reuses it only when it would have opened the same).
 struct pooled_connection {
-    boost::asio::ip::tcp::socket socket;
-    uint32_t requests = 0;  // requests already served on this connection
+    std::unique_ptr<boost::asio::ip::tcp::socket> socket;
+    std::unique_ptr<upstream_tls_stream> tls;
+    std::string tls_identity;  // empty for plain connections
+    uint32_t requests = 0;     // requests already served on this connection
     std::chrono::steady_clock::time_point idle_since;
+    boost::asio::ip::tcp::socket& lowest() { return tls ? tls->next_layer() : *socket; }
 };
 
 class upstream_pool {
 public:
     using clock = std::chrono::steady_clock;
 
-    // An idle connection to `ep` that still looks open, or nothing.
+    // An idle connection to `ep` that still looks open, opened with `tls_identity` (empty:
+    // plain), or nothing.
     std::optional<pooled_connection> take(const boost::asio::ip::tcp::endpoint& ep, clock::time_point now,
-                                          std::chrono::milliseconds idle_timeout);
+                                          std::chrono::milliseconds idle_timeout, std::string_view tls_identity = {});
     // Keeps `conn` for reuse unless the endpoint already has `max_idle` idle connections.
     void give_back(const boost::asio::ip::tcp::endpoint& ep, pooled_connection conn, uint32_t max_idle);
     // Closes connections idle for longer than `idle_timeout`.

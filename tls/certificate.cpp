@@ -179,7 +179,9 @@ std::shared_ptr<const certificate> certificate::from_pem(std::string_view cert_p
     return out;
 }
 
-std::shared_ptr<const certificate> certificate::self_signed(const std::string& common_name)
+std::shared_ptr<const certificate> certificate::self_signed(const std::string& common_name,
+                                                            const std::vector<std::string>& dns_names, long valid_from,
+                                                            long valid_for)
 {
     EVP_PKEY* key = EVP_RSA_gen(2048);
     X509* x = X509_new();
@@ -192,8 +194,8 @@ std::shared_ptr<const certificate> certificate::self_signed(const std::string& c
     BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
     BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
     BN_free(bn);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 24 * 3600);
+    X509_gmtime_adj(X509_getm_notBefore(x), valid_from);
+    X509_gmtime_adj(X509_getm_notAfter(x), valid_from + valid_for);
     X509_set_pubkey(x, key);
     X509_NAME* name = X509_get_subject_name(x);
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("sluice"), -1, -1, 0);
@@ -203,7 +205,10 @@ std::shared_ptr<const certificate> certificate::self_signed(const std::string& c
     X509V3_CTX v3;
     X509V3_set_ctx_nodb(&v3);
     X509V3_set_ctx(&v3, x, x, nullptr, nullptr, 0);
-    for (auto [nid, value] : {std::pair{NID_subject_alt_name, "DNS:ingress.local"},
+    std::string sans;
+    for (const auto& n : dns_names.empty() ? std::vector<std::string>{"ingress.local"} : dns_names)
+        sans += (sans.empty() ? "DNS:" : ",DNS:") + n;
+    for (auto [nid, value] : {std::pair{NID_subject_alt_name, sans.c_str()},
                               std::pair{NID_key_usage, "critical,digitalSignature,keyEncipherment"},
                               std::pair{NID_ext_key_usage, "serverAuth"},
                               std::pair{NID_basic_constraints, "critical,CA:FALSE"}}) {
@@ -221,6 +226,26 @@ std::shared_ptr<const certificate> certificate::self_signed(const std::string& c
     if (!ok)
         throw std::runtime_error("cannot load the default certificate: " + error);
     return out;
+}
+
+std::string certificate::chain_pem() const
+{
+    bio_ptr out(BIO_new(BIO_s_mem()));
+    PEM_write_bio_X509(out.get(), leaf_);
+    for (int i = 0; i < sk_X509_num(chain_); ++i)
+        PEM_write_bio_X509(out.get(), sk_X509_value(chain_, i));
+    char* data = nullptr;
+    long n = BIO_get_mem_data(out.get(), &data);
+    return std::string(data, static_cast<size_t>(n));
+}
+
+std::string certificate::key_pem() const
+{
+    bio_ptr out(BIO_new(BIO_s_mem()));
+    PEM_write_bio_PrivateKey(out.get(), key_, nullptr, nullptr, 0, nullptr, nullptr);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(out.get(), &data);
+    return std::string(data, static_cast<size_t>(n));
 }
 
 bool certificate::matches_host(std::string_view host) const

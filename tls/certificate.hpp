@@ -25,9 +25,17 @@ public:
     // belong together. Expiry is not an error here: see valid_at().
     static std::shared_ptr<const certificate> from_pem(std::string_view cert_pem, std::string_view key_pem,
                                                        std::string& error);
-    // A self-signed RSA-2048 certificate for `common_name`, valid from now for ten years: the
-    // fallback when no default certificate is configured (ingress-nginx's "Fake Certificate").
-    static std::shared_ptr<const certificate> self_signed(const std::string& common_name);
+    // A self-signed certificate for `common_name` (and `dns_names`, else "ingress.local"), valid
+    // from `valid_from` (seconds from now, may be negative) for `valid_for` seconds: the
+    // fallback when no default certificate is configured (ingress-nginx's "Fake Certificate",
+    // RSA-2048 for the widest client support), and test material.
+    static std::shared_ptr<const certificate> self_signed(const std::string& common_name,
+                                                          const std::vector<std::string>& dns_names = {},
+                                                          long valid_from = 0, long valid_for = 10L * 365 * 24 * 3600);
+
+    // PEM of the chain (leaf first) and of the private key (PKCS#8).
+    std::string chain_pem() const;
+    std::string key_pem() const;
 
     X509* leaf() const { return leaf_; }
     EVP_PKEY* key() const { return key_; }

@@ -1,5 +1,6 @@
 // sluice-echo: answers every request with 200 and a JSON description of the request, in the shape
 // of the Kubernetes ingress conformance echoserver, plus the size and SHA-256 of the body it read.
+// With --tls-cert/--tls-key it speaks HTTPS and also reports the SNI name the client sent.
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -10,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -43,11 +45,9 @@ std::string hex(const unsigned char* d, unsigned n)
     return s;
 }
 
-asio::awaitable<void> serve(tcp::socket socket, const options& opt)
+template <class Stream>
+asio::awaitable<void> serve_stream(Stream& stream, const options& opt, const std::string& sni)
 {
-    beast::tcp_stream stream(std::move(socket));
-    beast::error_code ec;
-    stream.socket().set_option(tcp::no_delay(true), ec);
     beast::flat_buffer buffer;
     std::vector<char> body(64 * 1024);
     for (;;) {
@@ -106,6 +106,8 @@ asio::awaitable<void> serve(tcp::socket socket, const options& opt)
                          {"headers", std::move(headers)},
                          {"body_bytes", body_bytes},
                          {"body_sha256", digest}};
+        if constexpr (!std::is_same_v<Stream, tcp::socket>)
+            j["sni"] = sni;
         http::response<http::string_body> res{http::status::ok, req.version()};
         res.set(http::field::content_type, "application/json");
         res.keep_alive(req.keep_alive());
@@ -127,16 +129,40 @@ asio::awaitable<void> serve(tcp::socket socket, const options& opt)
         if (!req.keep_alive())
             break;
     }
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const options& opt)
+asio::awaitable<void> serve(tcp::socket socket, const options& opt)
+{
+    beast::error_code ec;
+    socket.set_option(tcp::no_delay(true), ec);
+    co_await serve_stream(socket, opt, "");
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+}
+
+asio::awaitable<void> serve_tls(tcp::socket socket, asio::ssl::context& ctx, const options& opt)
+{
+    beast::error_code ec;
+    socket.set_option(tcp::no_delay(true), ec);
+    asio::ssl::stream<tcp::socket> stream(std::move(socket), ctx);
+    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, nothrow);
+    if (hec)
+        co_return;
+    const char* sni = SSL_get_servername(stream.native_handle(), TLSEXT_NAMETYPE_host_name);
+    co_await serve_stream(stream, opt, sni ? sni : "");
+    auto [sec] = co_await stream.async_shutdown(nothrow);
+    (void)sec;
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, asio::ssl::context* tls, const options& opt)
 {
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(nothrow);
         if (ec)
             continue;
-        asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), opt), asio::detached);
+        if (tls)
+            asio::co_spawn(acceptor.get_executor(), serve_tls(std::move(socket), *tls, opt), asio::detached);
+        else
+            asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), opt), asio::detached);
     }
 }
 
@@ -148,12 +174,15 @@ int main(int argc, char** argv)
     std::string bind = "127.0.0.1";
     unsigned port = 8080;
     unsigned threads = 1;
+    std::string tls_cert, tls_key;
     po::options_description desc("sluice-echo: echo backend for the quickstart, tests and benchmarks\n\nOptions");
     desc.add_options()("help,h", "show this help")("port", po::value(&port)->default_value(port), "port (0: any)")(
         "bind", po::value(&bind)->default_value(bind), "address")(
         "service", po::value(&opt.service)->default_value(opt.service), "service name to report")(
         "pod", po::value(&opt.pod), "pod name to report (default: service-port)")(
-        "threads", po::value(&threads)->default_value(threads), "threads");
+        "threads", po::value(&threads)->default_value(threads), "threads")(
+        "tls-cert", po::value(&tls_cert), "PEM certificate chain: serve HTTPS")("tls-key", po::value(&tls_key),
+                                                                               "PEM private key of --tls-cert");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -165,6 +194,17 @@ int main(int argc, char** argv)
     if (vm.count("help")) {
         std::cout << desc << "\n";
         return 0;
+    }
+    std::unique_ptr<asio::ssl::context> tls;
+    if (!tls_cert.empty()) {
+        tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+        try {
+            tls->use_certificate_chain_file(tls_cert);
+            tls->use_private_key_file(tls_key, asio::ssl::context::pem);
+        } catch (const std::exception& e) {
+            std::cerr << "sluice-echo: " << e.what() << "\n";
+            return 2;
+        }
     }
     asio::io_context io{static_cast<int>(threads)};
     tcp::endpoint ep(asio::ip::make_address(bind), static_cast<uint16_t>(port));
@@ -180,7 +220,7 @@ int main(int argc, char** argv)
               << std::flush;
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const beast::error_code&, int) { io.stop(); });
-    asio::co_spawn(io, accept_loop(acceptor, opt), asio::detached);
+    asio::co_spawn(io, accept_loop(acceptor, tls.get(), opt), asio::detached);
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < threads; ++i)
         pool.emplace_back([&] { io.run(); });

@@ -166,8 +166,12 @@ long process::memory_kib(const char* field) const
     return -1;
 }
 
-echo_backend::echo_backend(const std::string& service)
-    : proc_(SLUICE_ECHO_BINARY, {"--port", "0", "--service", service})
+echo_backend::echo_backend(const std::string& service, const std::vector<std::string>& extra_args)
+    : proc_(SLUICE_ECHO_BINARY, [&] {
+          std::vector<std::string> args{"--port", "0", "--service", service};
+          args.insert(args.end(), extra_args.begin(), extra_args.end());
+          return args;
+      }())
 {
     auto m = proc_.wait_for_line(std::regex("listening on 127\\.0\\.0\\.1:(\\d+)"));
     if (!m)

@@ -55,7 +55,8 @@ private:
 
 class echo_backend {
 public:
-    explicit echo_backend(const std::string& service);
+    // `extra_args`: more sluice-echo options, e.g. --tls-cert and --tls-key.
+    explicit echo_backend(const std::string& service, const std::vector<std::string>& extra_args = {});
     uint16_t port() const { return port_; }
 
 private:

@@ -1,0 +1,405 @@
+// HTTPS through the real binary with real clients: openssl s_client and curl for SNI, chains,
+// protocols, resumption and redirects; a Beast TLS client for a connection held open across a
+// certificate rotation. Certificates are made by the openssl command at test time.
+#include <filesystem>
+#include <fstream>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/http.hpp>
+#include <gtest/gtest.h>
+
+#include "tests/integration/harness.hpp"
+
+namespace sluice::test {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+namespace fs = std::filesystem;
+
+// Root CA → intermediate → leaves (EC P-256), plus an expired leaf and a key that matches nothing.
+const char* make_certificates = R"SH(
+set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.crt -days 30 -subj "/CN=sluice test root" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout int.key -out int.csr -subj "/CN=sluice test intermediate" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' > int.ext
+openssl x509 -req -in int.csr -CA root.crt -CAkey root.key -CAcreateserial -days 30 -extfile int.ext -out int.crt 2>/dev/null
+leaf() {
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null
+  printf 'subjectAltName=DNS:%s\n' "$2" > "$1.ext"
+  openssl x509 -req -in "$1.csr" -CA int.crt -CAkey int.key -CAcreateserial -days 30 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+  cat "$1.crt" int.crt > "$1.chain"
+}
+leaf a a.test
+leaf a2 a.test
+leaf b b.test
+leaf wild '*.wild.test'
+leaf backend backend.internal
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout other.key -out other.csr -subj "/CN=other" 2>/dev/null
+mkdir -p ca && : > ca/index.txt && echo 01 > ca/serial
+printf '[ca]\ndefault_ca=d\n[d]\ndatabase=ca/index.txt\nnew_certs_dir=ca\nserial=ca/serial\npolicy=p\ndefault_md=sha256\ncopy_extensions=copy\n[p]\ncommonName=supplied\n' > ca.cnf
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout expired.key -out expired.csr -subj "/CN=expired.test" -addext "subjectAltName=DNS:expired.test" 2>/dev/null
+openssl ca -batch -config ca.cnf -cert int.crt -keyfile int.key -in expired.csr -startdate 20200101000000Z -enddate 20200201000000Z -notext -out expired.crt 2>/dev/null
+cat expired.crt int.crt > expired.chain
+echo ok
+)SH";
+
+std::string read_file(const fs::path& p)
+{
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string tls_secret_yaml(const std::string& name, const std::string& crt, const std::string& key)
+{
+    return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + name + "\ntype: kubernetes.io/tls\ndata:\n  tls.crt: " +
+           base64_encode(crt) + "\n  tls.key: " + base64_encode(key) + "\n";
+}
+
+// An Ingress with one rule per host (all to `service`) and a TLS section.
+std::string tls_ingress(const std::string& name, const std::vector<std::string>& hosts, const std::string& tls_section,
+                        const std::string& annotations = "", const std::string& service = "echo", int port = 80)
+{
+    std::string y = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " + name + "\n";
+    if (!annotations.empty())
+        y += "  annotations:\n" + annotations;
+    y += "spec:\n  ingressClassName: nginx\n";
+    if (!tls_section.empty())
+        y += "  tls:\n" + tls_section;
+    y += "  rules:\n";
+    for (const auto& h : hosts)
+        y += "  - host: \"" + h + "\"\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n"
+             "        backend: {service: {name: " + service + ", port: {number: " + std::to_string(port) + "}}}\n";
+    return y;
+}
+
+// A TLS keep-alive client connection (no verification: the tests read the certificate).
+class https_connection {
+public:
+    https_connection(uint16_t port, const std::string& sni) : ctx_(asio::ssl::context::tls_client), stream_(io_, ctx_)
+    {
+        if (!sni.empty())
+            SSL_set_tlsext_host_name(stream_.native_handle(), sni.c_str());
+        stream_.next_layer().connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+        stream_.handshake(asio::ssl::stream_base::client);
+    }
+    std::string peer_subject()
+    {
+        X509* cert = SSL_get1_peer_certificate(stream_.native_handle());
+        if (!cert)
+            return "";
+        char buf[512];
+        X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+        X509_free(cert);
+        return buf;
+    }
+    response get(const std::string& target, const std::string& host)
+    {
+        http::request<http::empty_body> req{http::verb::get, target, 11};
+        req.set(http::field::host, host);
+        http::write(stream_, req);
+        http::response<http::string_body> res;
+        http::read(stream_, buffer_, res);
+        response out;
+        out.status = res.result_int();
+        for (const auto& f : res) {
+            std::string n(f.name_string());
+            for (auto& c : n)
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            out.headers[n] = std::string(f.value());
+        }
+        out.body = res.body();
+        out.keep_alive = res.keep_alive();
+        return out;
+    }
+
+private:
+    asio::io_context io_;
+    asio::ssl::context ctx_;
+    asio::ssl::stream<asio::ip::tcp::socket> stream_;
+    boost::beast::flat_buffer buffer_;
+};
+
+class tls_test : public ::testing::Test {
+protected:
+    static void SetUpTestSuite()
+    {
+        certs_ = new fs::path(fs::temp_directory_path() / ("sluice-tls-" + std::to_string(getpid())));
+        fs::create_directories(*certs_);
+        std::ofstream(*certs_ / "make.sh") << make_certificates;
+        ASSERT_EQ(run_command("cd '" + certs_->string() + "' && sh make.sh 2>&1"), "ok\n");
+        echo_ = new echo_backend("echo");
+        https_echo_ = new echo_backend("secure", {"--tls-cert", (*certs_ / "backend.chain").string(), "--tls-key",
+                                                  (*certs_ / "backend.key").string()});
+        s_ = new sluice_instance();
+        s_->write("class.yaml", ingress_class_yaml());
+        s_->write("svc.yaml", service_yaml("echo", {echo_->port()}) + "---\n" + service_yaml("secure", {https_echo_->port()}));
+        s_->write("secret-a.yaml", tls_secret_yaml("a-tls", file("a.chain"), file("a.key")));
+        s_->write("secrets.yaml", tls_secret_yaml("b-tls", file("b.chain"), file("b.key")) + "---\n" +
+                                      tls_secret_yaml("wild-tls", file("wild.chain"), file("wild.key")) + "---\n" +
+                                      tls_secret_yaml("mismatch-tls", file("b.chain"), file("other.key")) + "---\n" +
+                                      tls_secret_yaml("garbage-tls", "-----BEGIN CERTIFICATE-----\nnot base64\n"
+                                                                     "-----END CERTIFICATE-----\n", file("b.key")) +
+                                      "---\n" + tls_secret_yaml("expired-tls", file("expired.chain"), file("expired.key")) +
+                                      "---\napiVersion: v1\nkind: Secret\nmetadata: {name: backend-ca}\nstringData:\n"
+                                      "  ca.crt: |\n" + indent(file("root.crt")));
+        s_->write("a.yaml", tls_ingress("a", {"a.test"}, "  - hosts: [a.test]\n    secretName: a-tls\n"));
+        // The SAN of b-tls covers b.test though the TLS entry lists no host (ingress-nginx's fallback).
+        s_->write("b.yaml", tls_ingress("b", {"b.test"}, "  - secretName: b-tls\n"));
+        s_->write("wild.yaml", tls_ingress("wild", {"*.wild.test"}, "  - hosts: ['*.wild.test']\n    secretName: wild-tls\n"));
+        s_->write("plain.yaml", tls_ingress("plain", {"plain.test"}, ""));
+        s_->write("bad.yaml", tls_ingress("bad", {"mismatch.test", "garbage.test", "expired.test", "missing.test"},
+                                          "  - hosts: [mismatch.test]\n    secretName: mismatch-tls\n"
+                                          "  - hosts: [garbage.test]\n    secretName: garbage-tls\n"
+                                          "  - hosts: [expired.test]\n    secretName: expired-tls\n"
+                                          "  - hosts: [missing.test]\n    secretName: no-such-secret\n"));
+        s_->write("noredirect.yaml", tls_ingress("noredirect", {"noredirect.test"}, "  - hosts: [noredirect.test]\n",
+                                                 "    nginx.ingress.kubernetes.io/ssl-redirect: \"false\"\n"));
+        s_->write("force.yaml", tls_ingress("force", {"force.test"}, "",
+                                            "    nginx.ingress.kubernetes.io/force-ssl-redirect: \"true\"\n"
+                                            "    nginx.ingress.kubernetes.io/preserve-trailing-slash: \"true\"\n"));
+        s_->write("backend.yaml",
+                  tls_ingress("secure", {"secure.test"}, "",
+                              "    nginx.ingress.kubernetes.io/backend-protocol: HTTPS\n"
+                              "    nginx.ingress.kubernetes.io/proxy-ssl-verify: \"on\"\n"
+                              "    nginx.ingress.kubernetes.io/proxy-ssl-secret: backend-ca\n"
+                              "    nginx.ingress.kubernetes.io/proxy-ssl-name: backend.internal\n"
+                              "    nginx.ingress.kubernetes.io/proxy-ssl-server-name: \"on\"\n",
+                              "secure") +
+                      "---\n" +
+                      tls_ingress("secure-wrong-name", {"wrong-name.test"}, "",
+                                  "    nginx.ingress.kubernetes.io/backend-protocol: HTTPS\n"
+                                  "    nginx.ingress.kubernetes.io/proxy-ssl-verify: \"on\"\n"
+                                  "    nginx.ingress.kubernetes.io/proxy-ssl-secret: backend-ca\n"
+                                  "    nginx.ingress.kubernetes.io/proxy-ssl-name: not-the-backend.internal\n",
+                                  "secure") +
+                      "---\n" +
+                      tls_ingress("secure-unverified", {"unverified.test"}, "",
+                                  "    nginx.ingress.kubernetes.io/backend-protocol: HTTPS\n", "secure"));
+        s_->start();
+    }
+    static void TearDownTestSuite()
+    {
+        delete s_;
+        delete echo_;
+        delete https_echo_;
+        fs::remove_all(*certs_);
+        delete certs_;
+    }
+    static std::string file(const std::string& name) { return read_file(*certs_ / name); }
+    static std::string indent(const std::string& text)
+    {
+        std::string out;
+        size_t start = 0;
+        while (start < text.size()) {
+            size_t end = text.find('\n', start);
+            out += "    " + text.substr(start, end - start) + "\n";
+            start = end == std::string::npos ? text.size() : end + 1;
+        }
+        return out;
+    }
+    // What openssl s_client prints for one handshake (stdin closed after a moment).
+    static std::string s_client(const std::string& args)
+    {
+        return run_command("(sleep 0.3) | openssl s_client -connect 127.0.0.1:" + std::to_string(s_->https_port()) + " " +
+                           args + " 2>&1");
+    }
+    static std::string subject_for(const std::string& servername)
+    {
+        std::string out = s_client(servername.empty() ? "" : "-servername " + servername);
+        auto at = out.find("subject=");
+        return at == std::string::npos ? "(no certificate)\n" + out : out.substr(at, out.find('\n', at) - at);
+    }
+    static std::string curl(const std::string& host, const std::string& args)
+    {
+        std::string port = std::to_string(s_->https_port());
+        return run_command("curl -s --cacert '" + (*certs_ / "root.crt").string() + "' --resolve " + host + ":" + port +
+                           ":127.0.0.1 " + args + " https://" + host + ":" + port + "/hello 2>&1");
+    }
+    static bool has_diagnostic(const std::string& needle)
+    {
+        auto config = s_->debug_config();
+        for (const auto& d : config["diagnostics"])
+            if ((d["object"].get<std::string>() + ": " + d["field"].get<std::string>() + ": " + d["message"].get<std::string>())
+                    .find(needle) != std::string::npos)
+                return true;
+        return false;
+    }
+    static inline fs::path* certs_ = nullptr;
+    static inline echo_backend* echo_ = nullptr;
+    static inline echo_backend* https_echo_ = nullptr;
+    static inline sluice_instance* s_ = nullptr;
+};
+
+constexpr const char* fake_subject = "CN = Kubernetes Ingress Controller Fake Certificate";
+
+TEST_F(tls_test, sni_selects_the_certificate_of_each_host)
+{
+    EXPECT_EQ(subject_for("a.test"), "subject=CN = a.test");
+    EXPECT_EQ(subject_for("A.TEST"), "subject=CN = a.test") << "SNI is case-insensitive";
+    EXPECT_EQ(subject_for("b.test"), "subject=CN = b.test") << "a TLS entry without hosts covers the hosts its SAN names";
+    EXPECT_EQ(subject_for("x.wild.test"), "subject=CN = *.wild.test");
+    EXPECT_NE(subject_for("unknown.test").find(fake_subject), std::string::npos);
+    EXPECT_NE(subject_for("plain.test").find(fake_subject), std::string::npos);
+    EXPECT_NE(subject_for("").find(fake_subject), std::string::npos) << "no SNI: the default certificate";
+}
+
+TEST_F(tls_test, the_chain_verifies_against_the_root)
+{
+    std::string out = s_client("-servername a.test -verify_return_error -CAfile '" + (*certs_ / "root.crt").string() + "'");
+    EXPECT_NE(out.find("Verify return code: 0 (ok)"), std::string::npos) << out;
+    EXPECT_NE(out.find("CN = sluice test intermediate"), std::string::npos) << "the intermediate is sent\n" << out;
+}
+
+TEST_F(tls_test, curl_gets_the_backend_over_https_with_hsts_and_forwarded_proto)
+{
+    std::string out = curl("a.test", "-i -v");
+    EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos) << out;
+    EXPECT_NE(out.find("ALPN: server accepted http/1.1"), std::string::npos) << out;
+    EXPECT_NE(out.find("Strict-Transport-Security: max-age=31536000; includeSubDomains"), std::string::npos) << out;
+    EXPECT_NE(out.find("\"x-forwarded-proto\":[\"https\"]"), std::string::npos) << out;
+    EXPECT_NE(out.find("\"x-forwarded-port\":[\"" + std::to_string(s_->https_port()) + "\"]"), std::string::npos) << out;
+    // A host served with the default certificate because it has no TLS section gets no HSTS.
+    std::string plain = run_command("curl -sk -i -H 'Host: plain.test' https://127.0.0.1:" + std::to_string(s_->https_port()) + "/");
+    EXPECT_NE(plain.find("HTTP/1.1 200"), std::string::npos) << plain;
+    EXPECT_EQ(plain.find("Strict-Transport-Security"), std::string::npos) << plain;
+}
+
+TEST_F(tls_test, tls_1_0_and_1_1_are_refused_by_the_server)
+{
+    // The client is allowed the old protocol (security level 0), so the refusal is the server's.
+    for (const char* flag : {"-tls1", "-tls1_1"}) {
+        std::string out = s_client(std::string(flag) + " -cipher 'DEFAULT:@SECLEVEL=0' -servername a.test");
+        EXPECT_NE(out.find("alert protocol version"), std::string::npos) << flag << "\n" << out;
+    }
+    EXPECT_NE(s_client("-tls1_2 -servername a.test").find("New, TLSv1.2"), std::string::npos);
+    EXPECT_NE(s_client("-tls1_3 -servername a.test").find("New, TLSv1.3"), std::string::npos);
+}
+
+TEST_F(tls_test, sessions_resume_with_tickets)
+{
+    for (const char* version : {"-tls1_2", "-tls1_3"}) {
+        fs::path sess = *certs_ / (std::string("session") + version);
+        std::string first = s_client(std::string(version) + " -servername a.test -sess_out '" + sess.string() + "'");
+        ASSERT_NE(first.find("New, "), std::string::npos) << first;
+        std::string second = s_client(std::string(version) + " -servername a.test -sess_in '" + sess.string() + "'");
+        EXPECT_NE(second.find("Reused, "), std::string::npos) << version << "\n" << second;
+    }
+}
+
+TEST_F(tls_test, http_redirects_to_https_on_hosts_with_tls)
+{
+    auto r = http_get(s_->port(), "/path/?q=1", "a.test");
+    EXPECT_EQ(r.status, 308u);
+    EXPECT_EQ(r.headers["location"], "https://a.test/path/?q=1");
+    r = http_get(s_->port(), "/path/", "a.test:8080");
+    EXPECT_EQ(r.status, 308u);
+    EXPECT_EQ(r.headers["location"], "https://a.test/path") << "the trailing slash goes, as ingress-nginx";
+    EXPECT_EQ(r.headers.count("strict-transport-security"), 0u) << "no HSTS over plain HTTP";
+    // Every rule host of an Ingress with a TLS section has TLS (default certificate if unlisted).
+    EXPECT_EQ(http_get(s_->port(), "/", "missing.test").status, 308u);
+    EXPECT_EQ(http_get(s_->port(), "/", "plain.test").status, 200u);
+    EXPECT_EQ(http_get(s_->port(), "/", "noredirect.test").status, 200u) << "ssl-redirect: false";
+    r = http_get(s_->port(), "/keep/", "force.test");
+    EXPECT_EQ(r.status, 308u) << "force-ssl-redirect without TLS";
+    EXPECT_EQ(r.headers["location"], "https://force.test/keep/") << "preserve-trailing-slash";
+    // HTTPS requests are not redirected.
+    EXPECT_NE(curl("a.test", "-o /dev/null -w '%{http_code}'").find("200"), std::string::npos);
+}
+
+TEST_F(tls_test, unusable_secrets_fall_back_to_the_default_certificate_with_a_diagnostic)
+{
+    for (const char* host : {"mismatch.test", "garbage.test", "expired.test", "missing.test"})
+        EXPECT_NE(subject_for(host).find(fake_subject), std::string::npos) << host;
+    EXPECT_TRUE(has_diagnostic("Ingress default/bad: spec.tls[0].secretName: Secret default/mismatch-tls tls.key does not "
+                               "match the certificate in tls.crt; host mismatch.test uses the default certificate"));
+    EXPECT_TRUE(has_diagnostic("Secret default/garbage-tls tls.crt holds no PEM certificate"));
+    EXPECT_TRUE(has_diagnostic("spec.tls[2].secretName: the certificate of Secret default/expired-tls (CN=expired.test) "
+                               "expired on 2020-02-01T00:00:00Z"));
+    EXPECT_TRUE(has_diagnostic("spec.tls[3].secretName: Secret default/no-such-secret not found"));
+    // The good hosts are untouched.
+    EXPECT_EQ(subject_for("a.test"), "subject=CN = a.test");
+}
+
+TEST_F(tls_test, a_rotated_certificate_serves_new_handshakes_and_open_connections_stay)
+{
+    https_connection before(s_->https_port(), "a.test");
+    std::string old_subject = before.peer_subject();
+    ASSERT_NE(old_subject.find("CN=a.test"), std::string::npos);
+    ASSERT_EQ(before.get("/x", "a.test").status, 200u);
+    auto fingerprint = [](const std::string& servername) {
+        return run_command("(sleep 0.3) | openssl s_client -connect 127.0.0.1:" + std::to_string(s_->https_port()) +
+                           " -servername " + servername + " 2>/dev/null | openssl x509 -noout -fingerprint -sha256");
+    };
+    std::string old_fp = fingerprint("a.test");
+    std::string a2_fp = run_command("openssl x509 -noout -fingerprint -sha256 -in '" + (*certs_ / "a2.crt").string() + "'");
+    ASSERT_NE(old_fp, a2_fp);
+    uint64_t g = s_->generation();
+    s_->write("secret-a.yaml", tls_secret_yaml("a-tls", file("a2.chain"), file("a2.key")));
+    s_->wait_for_generation_after(g);
+    EXPECT_TRUE(wait_until([&] { return fingerprint("a.test") == a2_fp; })) << fingerprint("a.test");
+    // The connection made before the rotation keeps working.
+    EXPECT_EQ(before.get("/y", "a.test").status, 200u);
+    // Put the first certificate back for the other tests.
+    g = s_->generation();
+    s_->write("secret-a.yaml", tls_secret_yaml("a-tls", file("a.chain"), file("a.key")));
+    s_->wait_for_generation_after(g);
+    EXPECT_TRUE(wait_until([&] { return fingerprint("a.test") == old_fp; }));
+}
+
+TEST_F(tls_test, https_backends_with_verification_and_sni)
+{
+    auto r = http_get(s_->port(), "/x", "secure.test");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(r.json()["service"], "secure");
+    EXPECT_EQ(r.json()["sni"], "backend.internal") << "proxy-ssl-server-name sends proxy-ssl-name";
+    // Pooled TLS connections are reused.
+    double reuses = s_->metric("sluice_upstream_reuses_total");
+    for (int i = 0; i < 4; ++i)
+        EXPECT_EQ(http_get(s_->port(), "/x", "secure.test").status, 200u);
+    EXPECT_GT(s_->metric("sluice_upstream_reuses_total"), reuses);
+    // A name the certificate does not carry fails verification: 502, never an unverified request.
+    EXPECT_EQ(http_get(s_->port(), "/x", "wrong-name.test").status, 502u);
+    // Without proxy-ssl-verify the upstream's certificate is not checked, and no SNI is sent.
+    r = http_get(s_->port(), "/x", "unverified.test");
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_EQ(r.json()["sni"], "");
+}
+
+TEST_F(tls_test, configmap_restricts_protocols_and_reports_old_ones)
+{
+    sluice_instance s({"--configmap", "default/cfg"});
+    s.write("class.yaml", ingress_class_yaml());
+    s.write("svc.yaml", service_yaml("echo", {echo_->port()}));
+    s.write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata:\n  ssl-protocols: TLSv1.3\n"
+                       "  http-redirect-code: \"301\"\n  hsts-max-age: \"60\"\n  hsts-include-subdomains: \"false\"\n");
+    s.write("secret.yaml", tls_secret_yaml("a-tls", file("a.chain"), file("a.key")));
+    s.write("a.yaml", tls_ingress("a", {"a.test"}, "  - hosts: [a.test]\n    secretName: a-tls\n"));
+    s.start();
+    auto handshake = [&](const char* flag) {
+        return run_command("(sleep 0.3) | openssl s_client -connect 127.0.0.1:" + std::to_string(s.https_port()) + " " +
+                           flag + " -servername a.test 2>&1");
+    };
+    EXPECT_NE(handshake("-tls1_3").find("New, TLSv1.3"), std::string::npos);
+    EXPECT_NE(handshake("-tls1_2").find("alert protocol version"), std::string::npos);
+    auto r = http_get(s.port(), "/", "a.test");
+    EXPECT_EQ(r.status, 301u) << "http-redirect-code";
+    std::string out = run_command("curl -sk -i --resolve a.test:" + std::to_string(s.https_port()) +
+                                  ":127.0.0.1 https://a.test:" + std::to_string(s.https_port()) + "/");
+    EXPECT_NE(out.find("Strict-Transport-Security: max-age=60\r\n"), std::string::npos) << out;
+
+    // An old protocol is refused with a diagnostic; the previous setting stays.
+    uint64_t g = s.generation();
+    s.write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata:\n  ssl-protocols: TLSv1.1 TLSv1.2\n");
+    s.wait_for_generation_after(g);
+    bool found = false;
+    auto config = s.debug_config();
+    for (const auto& d : config["diagnostics"])
+        found = found || d["message"].get<std::string>().find("TLSv1.1 is not offered by sluice") != std::string::npos;
+    EXPECT_TRUE(found);
+    EXPECT_NE(handshake("-tls1_2").find("New, TLSv1.2"), std::string::npos) << "the default protocols apply";
+}
+
+}  // namespace
+}  // namespace sluice::test
