@@ -7,6 +7,7 @@
 #   bench/auth.sh [-d SECONDS] [-r ROUNDS] [-c CONNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 duration=5 rounds=3 conns=50
 while getopts "d:r:c:" opt; do
@@ -22,7 +23,6 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-port_of() { sed -n "s/.*$2 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$1" | head -1; }
 
 build/sluice-echo --port 0 --service bench 2>"$work/echo.log" & pids+=($!)
 for _ in $(seq 100); do [ -n "$(port_of "$work/echo.log" 'listening on')" ] && break; sleep 0.05; done
@@ -92,7 +92,6 @@ for r in $(seq "$rounds"); do
   open_all="$open_all $(rps -H 'Host: open.local' "http://127.0.0.1:$port/")"
   auth_all="$auth_all $(rps -H 'Host: auth.local' -H "$credentials" "http://127.0.0.1:$port/")"
 done
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 o=$(median "$open_all") a=$(median "$auth_all")
 printf "unauthenticated %s req/s, bcrypt-14 authenticated %s req/s, ratio %s (target >= 0.80)\n" \
   "$o" "$a" "$(awk -v a="$a" -v o="$o" 'BEGIN { printf "%.2f", a / o }')"

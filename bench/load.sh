@@ -7,6 +7,7 @@
 #   bench/load.sh [-d SECONDS] [-r ROUNDS] [-c "50 256"] [-w WORKERS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 duration=5 rounds=2 conns="50 256" workers=1
 while getopts "d:r:c:w:" opt; do
@@ -26,8 +27,6 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-  awk 'BEGIN{srand(); print 20000+int(rand()*20000)}'; }
 
 echo_port=$(free_port); sluice_port=$(free_port); status_port=$(free_port); nginx_port=$(free_port); haproxy_port=$(free_port)
 
@@ -159,8 +158,6 @@ for port in "$echo_port" "$sluice_port" "$nginx_port" "$haproxy_port"; do
 done
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime of the whole process
-ticks_per_s=$(getconf CLK_TCK)
 
 # run NAME PORT PID CONNS HOST PATH → "reqs_per_s p99_ms cpu_us_per_req"
 run() {
@@ -201,7 +198,6 @@ for c in $conns; do
   done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 printf "\n%-6s %-9s %10s %9s %12s\n" conns proxy "req/s" "p99 ms" "CPU us/req"
 for c in $conns; do
   for name in $proxies; do
