@@ -138,6 +138,9 @@ int main(int argc, char** argv)
         listen.bind_address = bind;
         listen.http_port = static_cast<uint16_t>(http_port);
         listen.https_port = static_cast<uint16_t>(https_port);
+        // worker-processes from the ConfigMap, unless --workers says otherwise; read at start only.
+        if (vm["workers"].defaulted() && first->settings.worker_processes > 0)
+            workers = first->settings.worker_processes;
         listen.workers = workers;
         sluice::proxy_server proxy(listen, first);
         // ingress-nginx's controller_* labels; the pod's name and namespace come from the

@@ -1,6 +1,7 @@
 #include "controller/global_settings.hpp"
 
 #include <charconv>
+#include <algorithm>
 #include <functional>
 
 #include "tls/settings.hpp"
@@ -185,6 +186,57 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
              if (!n || (*n != 301 && *n != 302 && *n != 307 && *n != 308))
                  return false;
              settings.http_redirect_code = static_cast<unsigned>(*n);
+             return true;
+         }},
+        {"use-forwarded-headers", bool_into(settings.forwarding.use_forwarded_headers)},
+        {"enable-real-ip", bool_into(settings.forwarding.enable_real_ip)},
+        {"compute-full-forwarded-for", bool_into(settings.forwarding.compute_full_forwarded_for)},
+        {"forwarded-for-header",
+         [&](std::string_view v) {
+             v = trim(v);
+             if (v.empty() || v.find_first_of(" \t:,;\"") != std::string_view::npos)
+                 return false;
+             settings.forwarding.forwarded_for_header = std::string(v);
+             return true;
+         }},
+        {"proxy-real-ip-cidr",
+         [&](std::string_view v) {
+             std::vector<ip_network> nets;
+             while (!v.empty()) {
+                 auto comma = v.find(',');
+                 auto item = trim(v.substr(0, comma));
+                 v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+                 if (item.empty())
+                     continue;
+                 auto net = ip_network::parse(item);
+                 if (!net)
+                     return false;
+                 nets.push_back(*net);
+             }
+             if (nets.empty())
+                 return false;
+             settings.forwarding.trusted = std::move(nets);
+             return true;
+         }},
+        {"worker-processes",
+         [&](std::string_view v) {
+             v = trim(v);
+             if (v == "auto") {
+                 settings.worker_processes = 0;
+                 return true;
+             }
+             auto n = parse_uint(v);
+             if (!n || *n == 0 || *n > 1024)
+                 return false;
+             settings.worker_processes = static_cast<unsigned>(*n);
+             return true;
+         }},
+        {"proxy-buffer-size",
+         [&](std::string_view v) {
+             auto n = parse_nginx_size(v);
+             if (!n || *n == 0 || *n > 16 * 1024 * 1024)
+                 return false;
+             settings.upstream_header_limit = std::max<uint32_t>(64 * 1024, static_cast<uint32_t>(*n));
              return true;
          }},
         {"hsts", bool_into(settings.hsts)},

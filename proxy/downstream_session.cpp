@@ -31,7 +31,6 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-constexpr uint32_t upstream_header_limit = 64 * 1024;
 // A request body this small is read and dropped after a local answer, so that the connection
 // can stay open; a larger one closes it.
 constexpr uint64_t discard_body_limit = 64 * 1024;
@@ -353,7 +352,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
     std::optional<http::response_parser<http::buffer_body>> rp;
     for (;;) {
         rp.emplace();
-        rp->header_limit(upstream_header_limit);
+        rp->header_limit(settings.upstream_header_limit);
         rp->body_limit(boost::none);
         if (rs.head)
             rp->skip(true);
@@ -462,7 +461,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
 }
 
 template <class Stream>
-asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const std::string& best_host)
+asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const client_view& client)
 {
     auto& req = rs.parser.get();
     const backend& be = rs.snap.backends[rs.backend];
@@ -478,8 +477,8 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const std::
         request_id = request_id_copy;
     }
     const bool chunked = rs.parser.chunked();
-    prepare_upstream_request(req, forward_context{s.client_ip, best_host, s.server_port, s.scheme, request_id,
-                                                  rs.loc.upstream_vhost});
+    prepare_upstream_request(req, forward_context{client.remote_addr, client.best_host, client.port, client.scheme,
+                                                  request_id, rs.loc.upstream_vhost, client.forwarded_for});
     if (chunked) {
         req.erase(http::field::content_length);
         req.chunked(true);
@@ -554,6 +553,10 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
     s.loc = &loc;
     if (s.tls && vh.tls)
         s.hsts = snap->settings.hsts_header;
+    // Copied now: the views into the request line die when a rewrite replaces the target.
+    std::string best_host(route_host.empty() ? std::string_view(m.host->name) : route_host);
+    client_view client;
+    resolve_client(snap->settings.forwarding, req, s.client_ip, s.scheme, s.server_port, best_host, client);
 
     // Server phase, in nginx's order: the from-to-www server, then app-root (server rewrite).
     std::string_view request_uri = target.has_query ? std::string_view(target.path.data(), target.query.data() + target.query.size() - target.path.data())
@@ -586,7 +589,7 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
     }
     // To HTTPS (ingress-nginx's lua_ingress.lua, after the location's own redirects): on hosts
     // with TLS unless ssl-redirect is off, on any host with force-ssl-redirect.
-    if (!s.tls && (loc.policy.force_ssl_redirect || (vh.tls && loc.policy.ssl_redirect))) {
+    if (client.scheme == "http" && (loc.policy.force_ssl_redirect || (vh.tls && loc.policy.ssl_redirect))) {
         std::string to = "https://";
         to += host_without_port(host_header.empty() ? std::string_view(vh.name) : host_header);
         if (loc.policy.use_port_in_redirects)
@@ -662,9 +665,6 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
     if (snap->backends[backend_index].state != backend_state::ready)
         co_return co_await send_local(s, &parser, 503, keep_alive, head, loc.policy.send_timeout);
 
-    // Copied now: the views into the request line die when a rewrite replaces the target.
-    std::string best_host(route_host.empty() ? std::string_view(m.host->name) : route_host);
-
     // Rewrite phase: the whole URI becomes the target with captures substituted; the query
     // string is kept (nginx's rewrite ... break).
     if (std::string rewritten; rewrite_target(loc, values, target.query, target.has_query, rewritten)) {
@@ -682,7 +682,7 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
     rs.idempotent = is_idempotent(req.method());
     rs.keep_alive = keep_alive;
     rs.expect_continue = req.version() >= 11 && beast::iequals(expect, "100-continue");
-    co_return co_await forward(s, rs, best_host);
+    co_return co_await forward(s, rs, client);
 }
 
 // One request, timed and counted once it is answered.

@@ -1,5 +1,7 @@
 #include "proxy/forward_headers.hpp"
 
+#include <algorithm>
+#include <array>
 #include <string>
 #include <vector>
 
@@ -56,7 +58,7 @@ void prepare_upstream_request(http::request_header<>& req, const forward_context
     req.set(http::field::host, ctx.upstream_host.empty() ? ctx.best_host : ctx.upstream_host);
     req.set("X-Request-ID", ctx.request_id);
     req.set("X-Real-IP", ctx.client_ip);
-    req.set("X-Forwarded-For", ctx.client_ip);
+    req.set("X-Forwarded-For", ctx.forwarded_for.empty() ? ctx.client_ip : ctx.forwarded_for);
     req.set("X-Forwarded-Host", ctx.best_host);
     req.set("X-Forwarded-Port", ctx.server_port);
     req.set("X-Forwarded-Proto", ctx.scheme);
@@ -76,6 +78,139 @@ void prepare_downstream_response(http::response_header<>& res)
             it = res.erase(it);
         else
             ++it;
+    }
+}
+
+std::optional<ip_network> ip_network::parse(std::string_view text)
+{
+    auto slash = text.find('/');
+    boost::system::error_code ec;
+    auto base = boost::asio::ip::make_address(std::string(text.substr(0, slash)), ec);
+    if (ec)
+        return std::nullopt;
+    unsigned max = base.is_v4() ? 32 : 128;
+    unsigned prefix = max;
+    if (slash != std::string_view::npos) {
+        std::string_view digits = text.substr(slash + 1);
+        if (digits.empty() || digits.size() > 3)
+            return std::nullopt;
+        prefix = 0;
+        for (char c : digits) {
+            if (c < '0' || c > '9')
+                return std::nullopt;
+            prefix = prefix * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (prefix > max)
+            return std::nullopt;
+    }
+    return ip_network{base, prefix};
+}
+
+bool ip_network::contains(const boost::asio::ip::address& a) const
+{
+    auto bytes_of = [](const boost::asio::ip::address& x) {
+        std::array<unsigned char, 16> out{};
+        if (x.is_v4()) {
+            auto b = x.to_v4().to_bytes();
+            std::copy(b.begin(), b.end(), out.begin());
+        } else {
+            out = x.to_v6().to_bytes();
+        }
+        return out;
+    };
+    boost::asio::ip::address addr = a;
+    if (a.is_v6() && a.to_v6().is_v4_mapped() && base.is_v4())
+        addr = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+    if (addr.is_v4() != base.is_v4())
+        return false;
+    auto x = bytes_of(addr), y = bytes_of(base);
+    unsigned full = prefix / 8, rest = prefix % 8;
+    if (!std::equal(x.begin(), x.begin() + full, y.begin()))
+        return false;
+    if (rest == 0)
+        return true;
+    unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
+    return (x[full] & mask) == (y[full] & mask);
+}
+
+namespace {
+
+bool trusted(const forwarding_policy& policy, const boost::asio::ip::address& a)
+{
+    for (const auto& n : policy.trusted)
+        if (n.contains(a))
+            return true;
+    return false;
+}
+
+std::string_view trim(std::string_view v)
+{
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+        v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+        v.remove_suffix(1);
+    return v;
+}
+
+// nginx's realip module with real_ip_recursive on: from a trusted peer, walk the header's
+// addresses from the right, skipping trusted ones; the first untrusted is the client, the
+// leftmost if all are trusted. A malformed entry stops the walk and keeps the peer's address.
+std::string real_ip(const forwarding_policy& policy, std::string_view peer, std::string_view header)
+{
+    boost::system::error_code ec;
+    auto peer_addr = boost::asio::ip::make_address(std::string(peer), ec);
+    if (ec || header.empty() || !trusted(policy, peer_addr))
+        return std::string(peer);
+    std::string found(peer);
+    while (!header.empty()) {
+        auto comma = header.rfind(',');
+        std::string_view item = trim(comma == std::string_view::npos ? header : header.substr(comma + 1));
+        header = comma == std::string_view::npos ? std::string_view() : header.substr(0, comma);
+        if (item.empty())
+            continue;
+        auto addr = boost::asio::ip::make_address(std::string(item), ec);
+        if (ec)
+            return std::string(peer);
+        found = addr.to_string();
+        if (!trusted(policy, addr))
+            return found;
+    }
+    return found;
+}
+
+}  // namespace
+
+void resolve_client(const forwarding_policy& policy, const http::request_header<>& req, std::string_view connection_ip,
+                    std::string_view scheme, std::string_view port, std::string_view best_host, client_view& v)
+{
+    v.remote_addr = connection_ip;
+    v.scheme = scheme;
+    v.port = port;
+    v.best_host = best_host;
+    v.forwarded_for.clear();
+    if (policy.use_forwarded_headers || policy.enable_real_ip) {
+        if (auto it = req.find(policy.forwarded_for_header); it != req.end()) {
+            v.owned_remote = real_ip(policy, connection_ip, it->value());
+            v.remote_addr = v.owned_remote;
+        }
+    }
+    if (policy.use_forwarded_headers) {
+        auto take = [&](const char* name, std::string& owned, std::string_view& view) {
+            if (auto it = req.find(name); it != req.end() && !it->value().empty()) {
+                owned = std::string(it->value());
+                view = owned;
+            }
+        };
+        take("X-Forwarded-Proto", v.owned_scheme, v.scheme);
+        take("X-Forwarded-Port", v.owned_port, v.port);
+        take("X-Forwarded-Host", v.owned_host, v.best_host);
+    }
+    if (policy.compute_full_forwarded_for) {
+        // "$http_x_forwarded_for, $realip_remote_addr"
+        auto it = req.find("X-Forwarded-For");
+        v.forwarded_for = it != req.end() && !it->value().empty()
+                              ? std::string(it->value()) + ", " + std::string(connection_ip)
+                              : std::string(connection_ip);
     }
 }
 

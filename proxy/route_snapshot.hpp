@@ -17,6 +17,7 @@
 #include <re2/set.h>
 
 #include "canary/canary_decision.hpp"
+#include "proxy/client_address.hpp"
 #include "proxy/url_template.hpp"
 #include "tls/settings.hpp"
 
@@ -59,6 +60,9 @@ struct global_settings {
     bool hsts_include_subdomains = true;
     bool hsts_preload = false;
     std::string hsts_header;  // the Strict-Transport-Security value, "" when off
+    forwarding_policy forwarding;
+    unsigned worker_processes = 0;         // worker-processes: threads at start; 0 = one per core
+    uint32_t upstream_header_limit = 64 * 1024;  // raised (never lowered) by proxy-buffer-size
 };
 
 // Per-location behaviour compiled from annotations and ConfigMap defaults.

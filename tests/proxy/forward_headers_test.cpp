@@ -83,3 +83,93 @@ TEST(forward_headers, idempotent_methods)
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(client_address, networks)
+{
+    auto net = ip_network::parse("10.1.0.0/16");
+    ASSERT_TRUE(net);
+    EXPECT_TRUE(net->contains(boost::asio::ip::make_address("10.1.200.3")));
+    EXPECT_FALSE(net->contains(boost::asio::ip::make_address("10.2.0.1")));
+    EXPECT_TRUE(net->contains(boost::asio::ip::make_address("::ffff:10.1.0.9"))) << "v4-mapped";
+    auto odd = ip_network::parse("192.168.1.128/25");
+    ASSERT_TRUE(odd);
+    EXPECT_TRUE(odd->contains(boost::asio::ip::make_address("192.168.1.200")));
+    EXPECT_FALSE(odd->contains(boost::asio::ip::make_address("192.168.1.127")));
+    auto v6 = ip_network::parse("fd00::/8");
+    ASSERT_TRUE(v6);
+    EXPECT_TRUE(v6->contains(boost::asio::ip::make_address("fd12::1")));
+    EXPECT_FALSE(v6->contains(boost::asio::ip::make_address("10.0.0.1")));
+    EXPECT_TRUE(ip_network::parse("1.2.3.4"));
+    EXPECT_FALSE(ip_network::parse("1.2.3.4/33"));
+    EXPECT_FALSE(ip_network::parse("nope/8"));
+    EXPECT_FALSE(ip_network::parse("1.2.3.4/"));
+}
+
+TEST(client_address, forwarded_headers_are_ignored_by_default)
+{
+    http::request_header<> req;
+    req.set("X-Forwarded-For", "1.1.1.1");
+    req.set("X-Forwarded-Proto", "https");
+    forwarding_policy policy;
+    client_view v;
+    resolve_client(policy, req, "10.0.0.9", "http", "80", "h.test", v);
+    EXPECT_EQ(v.remote_addr, "10.0.0.9");
+    EXPECT_EQ(v.scheme, "http");
+    EXPECT_EQ(v.best_host, "h.test");
+    EXPECT_EQ(v.forwarded_for, "");
+}
+
+TEST(client_address, use_forwarded_headers_as_nginx_realip_recursive)
+{
+    forwarding_policy policy;
+    policy.use_forwarded_headers = true;
+    policy.trusted = {*ip_network::parse("10.0.0.0/8")};
+    http::request_header<> req;
+    req.set("X-Forwarded-For", "203.0.113.7, 198.51.100.2, 10.0.0.5");
+    req.set("X-Forwarded-Proto", "https");
+    req.set("X-Forwarded-Port", "443");
+    req.set("X-Forwarded-Host", "public.example");
+    client_view v;
+    resolve_client(policy, req, "10.0.0.9", "http", "80", "h.test", v);
+    EXPECT_EQ(v.remote_addr, "198.51.100.2") << "the rightmost untrusted address";
+    EXPECT_EQ(v.scheme, "https");
+    EXPECT_EQ(v.port, "443");
+    EXPECT_EQ(v.best_host, "public.example");
+
+    client_view untrusted;
+    resolve_client(policy, req, "192.0.2.1", "http", "80", "h.test", untrusted);
+    EXPECT_EQ(untrusted.remote_addr, "192.0.2.1") << "an untrusted peer's header is ignored";
+
+    req.set("X-Forwarded-For", "10.1.1.1, 10.2.2.2");
+    client_view all_trusted;
+    resolve_client(policy, req, "10.0.0.9", "http", "80", "h.test", all_trusted);
+    EXPECT_EQ(all_trusted.remote_addr, "10.1.1.1") << "all trusted: the leftmost";
+
+    req.set("X-Forwarded-For", "203.0.113.7, garbage");
+    client_view bad;
+    resolve_client(policy, req, "10.0.0.9", "http", "80", "h.test", bad);
+    EXPECT_EQ(bad.remote_addr, "10.0.0.9");
+}
+
+TEST(client_address, compute_full_forwarded_for_appends_the_peer)
+{
+    forwarding_policy policy;
+    policy.compute_full_forwarded_for = true;
+    http::request_header<> req;
+    client_view none;
+    resolve_client(policy, req, "10.0.0.9", "http", "80", "h", none);
+    EXPECT_EQ(none.forwarded_for, "10.0.0.9");
+    req.set("X-Forwarded-For", "1.1.1.1");
+    client_view some;
+    resolve_client(policy, req, "10.0.0.9", "http", "80", "h", some);
+    EXPECT_EQ(some.forwarded_for, "1.1.1.1, 10.0.0.9");
+    prepare_upstream_request(req, forward_context{some.remote_addr, "h", "80", "http", "rid", {}, some.forwarded_for});
+    EXPECT_EQ(req["X-Forwarded-For"], "1.1.1.1, 10.0.0.9");
+    EXPECT_EQ(req["X-Real-IP"], "10.0.0.9");
+}
+
+}  // namespace
+}  // namespace sluice
