@@ -26,7 +26,8 @@ struct redirect_config {
     bool from_to_www = false;
 };
 
-// proxy-*-timeout, proxy-body-size, client-body-buffer-size, proxy-next-upstream-tries
+// proxy-*-timeout, proxy-body-size, client-body-buffer-size, proxy-next-upstream-tries,
+// enable-access-log
 struct proxy_config {
     std::optional<std::chrono::milliseconds> connect_timeout;
     std::optional<std::chrono::milliseconds> send_timeout;
@@ -34,6 +35,7 @@ struct proxy_config {
     std::optional<uint64_t> body_size;
     std::optional<uint64_t> client_body_buffer_size;
     std::optional<uint32_t> next_upstream_tries;
+    std::optional<bool> access_log;  // enable-access-log
 };
 
 // canary-*: set only when `canary: "true"`.

@@ -27,6 +27,8 @@ void parse_proxy(annotation_reader& reader, ingress_annotations& out)
         else
             out.proxy.next_upstream_tries = static_cast<uint32_t>(tries.value);
     }
+    if (auto log = reader.boolean("enable-access-log"); log.ok())
+        out.proxy.access_log = log.value;
 }
 
 }  // namespace sluice::annotations

@@ -19,7 +19,8 @@ constexpr const char* rewrite_keys[] = {"rewrite-target", "use-regex", "app-root
 constexpr const char* redirect_keys[] = {"temporal-redirect", "temporal-redirect-code", "permanent-redirect",
                                          "permanent-redirect-code", "from-to-www-redirect"};
 constexpr const char* proxy_keys[] = {"proxy-connect-timeout", "proxy-send-timeout",      "proxy-read-timeout",
-                                      "proxy-body-size",       "client-body-buffer-size", "proxy-next-upstream-tries"};
+                                      "proxy-body-size",       "client-body-buffer-size", "proxy-next-upstream-tries",
+                                      "enable-access-log"};
 constexpr const char* vhost_keys[] = {"upstream-vhost"};
 constexpr const char* snippet_keys[] = {"configuration-snippet", "server-snippet", "stream-snippet", "auth-snippet",
                                         "modsecurity-snippet"};
@@ -57,7 +58,7 @@ constexpr std::string_view known_unsupported[] = {
     "auth-tls-verify-client", "auth-tls-verify-depth", "auth-url", "client-body-timeout", "connection-proxy-header",
     "cors-allow-credentials", "cors-allow-headers", "cors-allow-methods", "cors-allow-origin",
     "cors-expose-headers", "cors-max-age", "custom-headers", "custom-http-errors", "default-backend",
-    "denylist-source-range", "disable-proxy-intercept-errors", "enable-access-log", "enable-cors",
+    "denylist-source-range", "disable-proxy-intercept-errors", "enable-cors",
     "enable-global-auth", "enable-modsecurity", "enable-opentelemetry", "enable-owasp-core-rules",
     "enable-rewrite-log", "fastcgi-index", "fastcgi-params-configmap", "http2-push-preload", "limit-allowlist",
     "limit-burst-multiplier", "limit-connections", "limit-rate", "limit-rate-after", "limit-rpm", "limit-rps",

@@ -77,7 +77,7 @@ spec:
   - host: auth.local
     http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}]}
 YAML
-build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port 0 --https-port 0 --status-port 0 --workers 1 \
+build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port 0 --https-port 0 --status-port 0 --workers 1 --access-log off \
   2>"$work/sluice.log" & pids+=($!)
 for _ in $(seq 100); do [ -n "$(port_of "$work/sluice.log" 'serving http on')" ] && break; sleep 0.05; done
 port=$(port_of "$work/sluice.log" 'serving http on')

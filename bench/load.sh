@@ -73,7 +73,7 @@ spec:
   - host: bench-rewrite.local
     http: {paths: [{path: "/something(/|\$)(.*)", pathType: ImplementationSpecific, backend: {service: {name: bench, port: {number: 80}}}}]}
 YAML
-build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$sluice_port" --https-port 0 \
+build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$sluice_port" --https-port 0 --access-log off \
   --status-port "$status_port" --workers "$workers" -v 1 2>"$work/sluice.log" & pids+=($!)
 sluice_pid=$!
 

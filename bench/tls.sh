@@ -75,7 +75,7 @@ spec:
 YAML
 # The clients connect to 127.0.0.1 (SNI absent or an address): the bench certificate is also the
 # default one, so both servers present it to every client.
-build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port 0 --https-port 0 --status-port 0 --workers 1 \
+build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port 0 --https-port 0 --status-port 0 --workers 1 --access-log off \
   --default-ssl-certificate default/bench-tls 2>"$work/sluice.log" & pids+=($!)
 sluice_pid=$!
 for _ in $(seq 100); do [ -n "$(port_of "$work/sluice.log" 'https on')" ] && break; sleep 0.05; done

@@ -23,7 +23,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::string metrics_text(const sluice::controller& ctl, sluice::proxy_server& proxy, const std::string& controller_labels)
+std::string metrics_text(const sluice::controller& ctl, sluice::proxy_server& proxy, const std::string& controller_labels,
+                         uint64_t dropped_log_lines)
 {
     auto t = proxy.totals();
     const auto& s = ctl.stats();
@@ -45,6 +46,8 @@ std::string metrics_text(const sluice::controller& ctl, sluice::proxy_server& pr
     metric("sluice_upstream_connects_total", "counter", "New upstream connections.", t.upstream_connects);
     metric("sluice_upstream_reuses_total", "counter", "Requests sent on a pooled upstream connection.",
            t.upstream_reuses);
+    metric("sluice_access_log_dropped_total", "counter", "Access-log lines dropped because the writer fell behind.",
+           dropped_log_lines);
     metric("sluice_tls_handshakes_total", "counter", "TLS handshakes completed with clients.", t.tls_handshakes);
     metric("sluice_tls_handshake_errors_total", "counter", "TLS handshakes with clients that failed.",
            t.tls_handshake_errors);
@@ -59,7 +62,7 @@ int main(int argc, char** argv)
     std::string manifests, kubeconfig, bind = "0.0.0.0", ingress_class = "nginx",
                                        controller_class = "k8s.io/ingress-nginx", watch_namespace,
                                        annotations_prefix = "nginx.ingress.kubernetes.io", configmap,
-                                       default_ssl_certificate;
+                                       default_ssl_certificate, access_log = "-";
     unsigned http_port = 80, https_port = 443, status_port = 10254, workers = std::thread::hardware_concurrency();
     int verbosity = 2;
     bool watch_without_class = false;
@@ -87,6 +90,8 @@ int main(int argc, char** argv)
         ("default-ssl-certificate", po::value(&default_ssl_certificate),
          "NAMESPACE/NAME of the TLS Secret served when no other certificate applies (default: a "
          "self-signed certificate generated at start)")
+        ("access-log", po::value(&access_log)->default_value(access_log),
+         "where access-log lines go: - (standard output), a file (appended), or off")
         ("v,v", po::value(&verbosity)->default_value(verbosity), "log level: 0 errors, 1 warnings, 2 info, 3 debug");
 
     po::variables_map vm;
@@ -134,7 +139,11 @@ int main(int argc, char** argv)
         sluice::controller ctl(control_io, manifests, options);
         auto first = ctl.initial_sync();
 
+        std::unique_ptr<sluice::access_log_writer> access_log_writer;
+        if (access_log != "off")
+            access_log_writer = std::make_unique<sluice::access_log_writer>(access_log);
         sluice::listen_options listen;
+        listen.access_log = access_log_writer.get();
         listen.bind_address = bind;
         listen.http_port = static_cast<uint16_t>(http_port);
         listen.https_port = static_cast<uint16_t>(https_port);
@@ -155,7 +164,7 @@ int main(int argc, char** argv)
             control_io, bind, static_cast<uint16_t>(status_port),
             sluice::status_handlers{
                 [&] { return ctl.ready() && !draining.load(); },
-                [&] { return metrics_text(ctl, proxy, controller_labels); },
+                [&] { return metrics_text(ctl, proxy, controller_labels, access_log_writer ? access_log_writer->dropped() : 0); },
                 [&] { return sluice::snapshot_to_json(*ctl.current()).dump(2) + "\n"; },
             });
 

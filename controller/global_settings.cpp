@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "proxy/access_log.hpp"
 #include "tls/settings.hpp"
 
 namespace sluice {
@@ -238,6 +239,36 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
                  return false;
              settings.upstream_header_limit = std::max<uint32_t>(64 * 1024, static_cast<uint32_t>(*n));
              return true;
+         }},
+        {"disable-access-log",
+         [&](std::string_view v) {
+             auto b = parse_bool(trim(v));
+             if (b)
+                 settings.access_log = !*b;
+             return b.has_value();
+         }},
+        {"log-format-upstream",
+         [&](std::string_view v) {
+             std::string error;
+             if (auto f = log_format::parse(trim(v), error))
+                 settings.access_log_format = std::make_shared<log_format>(std::move(*f));
+             else
+                 report("log-format-upstream", error);
+             return true;
+         }},
+        {"log-format-escape-json",
+         [&](std::string_view v) {
+             auto b = parse_bool(trim(v));
+             if (b && *b)
+                 settings.access_log_escape = log_escape::json;
+             return b.has_value();
+         }},
+        {"log-format-escape-none",
+         [&](std::string_view v) {
+             auto b = parse_bool(trim(v));
+             if (b && *b && settings.access_log_escape != log_escape::json)
+                 settings.access_log_escape = log_escape::none;
+             return b.has_value();
          }},
         {"hsts", bool_into(settings.hsts)},
         {"hsts-include-subdomains", bool_into(settings.hsts_include_subdomains)},

@@ -439,6 +439,8 @@ private:
             loc.policy.max_body_size = *a.proxy.body_size;
         if (a.proxy.next_upstream_tries)
             loc.policy.next_upstream_tries = *a.proxy.next_upstream_tries;
+        if (a.proxy.access_log)
+            loc.policy.access_log = *a.proxy.access_log;
         loc.upstream_vhost = a.upstream_vhost;
         if (a.ssl.ssl_redirect)
             loc.policy.ssl_redirect = *a.ssl.ssl_redirect;
@@ -796,6 +798,17 @@ private:
                 auto colon = key.rfind(':');
                 service = key.substr(slash + 1, colon - slash - 1);
             }
+            // ingress-nginx's upstream names: "namespace-service-port".
+            auto upstream_name = [&](uint32_t b) {
+                std::string key = snap_.backends[b].key;
+                std::replace(key.begin(), key.end(), '/', '-');
+                std::replace(key.begin(), key.end(), ':', '-');
+                return key;
+            };
+            loc.upstream_name = loc.backend != no_backend ? upstream_name(loc.backend) : "upstream-default-backend";
+            loc.alternative_upstream_name.clear();
+            if (!loc.canary_backends.empty())
+                loc.alternative_upstream_name = upstream_name(loc.canary_backends.front());
             loc.metric_labels = "host=\"" + prometheus_escape(vh.name.empty() ? "_" : vh.name) + "\",ingress=\"" +
                                 prometheus_escape(ingress) + "\",namespace=\"" + prometheus_escape(ns) + "\",path=\"" +
                                 prometheus_escape(loc.raw_path.empty() ? loc.path : loc.raw_path) + "\",service=\"" +

@@ -111,6 +111,40 @@ struct session {
     const location* loc = nullptr;
     std::string_view canary;
     std::string_view hsts;  // Strict-Transport-Security for the current response, if any
+    // For the access log, reset per request (strings keep their capacity).
+    struct request_log {
+        std::string remote_addr, target, host, user, request_id;
+        std::string upstream_addr, upstream_status, upstream_time, upstream_length;
+        uint64_t request_length = 0;
+        uint64_t body_bytes = 0;
+        unsigned attempt_status = 0;  // the current try's response status, once its header is in
+        uint64_t attempt_bytes = 0;   // the current try's response body bytes
+        void reset()
+        {
+            for (auto* str : {&remote_addr, &target, &host, &user, &request_id, &upstream_addr, &upstream_status,
+                              &upstream_time, &upstream_length})
+                str->clear();
+            request_length = body_bytes = attempt_bytes = 0;
+            attempt_status = 0;
+        }
+        // One try of an upstream, appended as nginx lists them: "a, b".
+        void add_attempt(const tcp::endpoint& ep, unsigned status, double seconds, uint64_t length)
+        {
+            auto sep = [](std::string& str) {
+                if (!str.empty())
+                    str += ", ";
+            };
+            sep(upstream_addr);
+            upstream_addr += ep.address().to_string() + ":" + std::to_string(ep.port());
+            sep(upstream_status);
+            upstream_status += std::to_string(status);
+            char t[32];
+            sep(upstream_time);
+            upstream_time.append(t, static_cast<size_t>(std::snprintf(t, sizeof t, "%.3f", seconds)));
+            sep(upstream_length);
+            upstream_length += std::to_string(length);
+        }
+    } log;
     unsigned status = 0;
     uint64_t bytes_out = 0;
 };
@@ -188,6 +222,7 @@ asio::awaitable<bool> send_local(session<Stream>& s, request_parser* parser, uns
     if (!ec && !head) {
         std::tie(ec, n) = co_await asio::async_write(s.client, asio::buffer(page.data(), page.size()), nothrow);
         s.bytes_out += n;
+        s.log.body_bytes += n;
     }
     co_return !ec && keep_alive;
 }
@@ -327,6 +362,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
                 continue;
             rs.body_started = rs.body_started || got > 0;
             rs.body_bytes += got;
+            s.log.request_length += got;
             if (policy.max_body_size && rs.body_bytes > policy.max_body_size)
                 co_return attempt_result{attempt_outcome::failed, 413};
             req.body().data = got ? rs.buf : nullptr;
@@ -370,6 +406,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
     }
 
     auto& res = rp->get();
+    s.log.attempt_status = res.result_int();
     prepare_downstream_response(res);
     if (!s.hsts.empty())
         res.set(http::field::strict_transport_security, s.hsts);
@@ -419,6 +456,8 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
                 co_return attempt_result{attempt_outcome::abort};  // truncated: the client must see it
             }
             size_t got = rs.buf_size - res.body().size;
+            s.log.attempt_bytes += got;
+            s.log.body_bytes += got;
             if (got == 0 && !rp->is_done())
                 continue;
             res.body().data = got ? rs.buf : nullptr;
@@ -460,6 +499,22 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
     co_return attempt_result{attempt_outcome::done, res.result_int(), keep_alive};
 }
 
+// One try over the right upstream stream, noted for the access log as nginx's $upstream_* do.
+template <class Stream>
+asio::awaitable<attempt_result> try_logged(session<Stream>& s, request_state& rs, const tcp::endpoint& ep, bool allow_reuse)
+{
+    auto started = std::chrono::steady_clock::now();
+    s.log.attempt_status = 0;
+    s.log.attempt_bytes = 0;
+    attempt_result r = rs.loc.tls_upstream ? co_await try_endpoint<Stream, upstream_tls_stream>(s, rs, ep, allow_reuse)
+                                           : co_await try_endpoint<Stream, tcp::socket>(s, rs, ep, allow_reuse);
+    if (s.w.has_access_log() && r.outcome != attempt_outcome::retry_same)
+        s.log.add_attempt(ep, s.log.attempt_status ? s.log.attempt_status : r.status,
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                          s.log.attempt_bytes);
+    co_return r;
+}
+
 template <class Stream>
 asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const client_view& client)
 {
@@ -477,6 +532,8 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
         request_id = request_id_copy;
     }
     const bool chunked = rs.parser.chunked();
+    if (s.w.has_access_log())
+        s.log.request_id.assign(request_id);
     prepare_upstream_request(req, forward_context{client.remote_addr, client.best_host, client.port, client.scheme,
                                                   request_id, rs.loc.upstream_vhost, client.forwarded_for});
     if (chunked) {
@@ -502,15 +559,11 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
         if (index == SIZE_MAX)
             break;
         tried[index] = true;
-        auto attempt = [&](bool allow_reuse) {
-            return rs.loc.tls_upstream ? try_endpoint<Stream, upstream_tls_stream>(s, rs, be.endpoints[index], allow_reuse)
-                                       : try_endpoint<Stream, tcp::socket>(s, rs, be.endpoints[index], allow_reuse);
-        };
-        last = co_await attempt(true);
+        last = co_await try_logged(s, rs, be.endpoints[index], true);
         // A pooled connection the upstream had closed: once more on a fresh connection to the
         // same endpoint, not counted as a try (a fresh attempt never answers retry_same).
         if (last.outcome == attempt_outcome::retry_same)
-            last = co_await attempt(false);
+            last = co_await try_logged(s, rs, be.endpoints[index], false);
         if (last.outcome == attempt_outcome::done)
             co_return last.keep_alive;
         if (last.outcome == attempt_outcome::abort)
@@ -557,6 +610,14 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
     std::string best_host(route_host.empty() ? std::string_view(m.host->name) : route_host);
     client_view client;
     resolve_client(snap->settings.forwarding, req, s.client_ip, s.scheme, s.server_port, best_host, client);
+    if (s.w.has_access_log()) {
+        s.log.remote_addr.assign(client.remote_addr);
+        s.log.target.assign(req.target());
+        std::string_view h = host_without_port(route_host.empty() ? std::string_view(vh.name) : route_host);
+        s.log.host.assign(h);
+        for (char& c : s.log.host)
+            c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
 
     // Server phase, in nginx's order: the from-to-www server, then app-root (server rewrite).
     std::string_view request_uri = target.has_query ? std::string_view(target.path.data(), target.query.data() + target.query.size() - target.path.data())
@@ -610,6 +671,8 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
         std::string user, password;
         bool allowed = false;
         if (parse_basic_credentials(req[http::field::authorization], user, password)) {
+            if (s.w.has_access_log())
+                s.log.user = user;
             if (const std::string* hash = auth.users->find(user)) {
                 auto key = s.w.verified_credentials().key_for(auth.version, user, password);
                 if (s.w.verified_credentials().contains(key)) {
@@ -685,6 +748,60 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
     co_return co_await forward(s, rs, client);
 }
 
+template <class Stream>
+void write_access_log(session<Stream>& s, request_parser& parser, const route_snapshot& snap, const location& loc,
+                      std::string_view method, std::chrono::steady_clock::duration elapsed)
+{
+    access_record r;
+    r.time = std::chrono::system_clock::now();
+    r.request_time = std::chrono::duration<double>(elapsed).count();
+    r.remote_addr = s.log.remote_addr.empty() ? std::string_view(s.client_ip) : std::string_view(s.log.remote_addr);
+    if (s.log.user.empty()) {
+        // nginx's $remote_user: the user of any Basic Authorization header, checked or not.
+        std::string password;
+        if (auto it = parser.get().find(http::field::authorization); it != parser.get().end())
+            parse_basic_credentials(it->value(), s.log.user, password);
+    }
+    r.remote_user = s.log.user;
+    r.method = method;
+    r.target = s.log.target;
+    r.version = parser.get().version();
+    r.scheme = s.scheme;
+    r.host = s.log.host;
+    r.server_port = s.server_port;
+    r.status = s.status;
+    r.body_bytes_sent = s.log.body_bytes;
+    r.bytes_sent = s.bytes_out;
+    r.request_length = s.log.request_length;
+    r.request_id = s.log.request_id;
+    r.upstream_name = loc.upstream_name;
+    r.alternative_upstream_name = loc.alternative_upstream_name;
+    r.upstream_addr = s.log.upstream_addr;
+    r.upstream_status = s.log.upstream_status;
+    r.upstream_response_time = s.log.upstream_time;
+    r.upstream_response_length = s.log.upstream_length;
+    std::string_view ingress = loc.ingress;
+    if (auto slash = ingress.find('/'); slash != std::string_view::npos) {
+        r.ingress_namespace = ingress.substr(0, slash);
+        r.ingress_name = ingress.substr(slash + 1);
+    }
+    if (loc.backend != no_backend) {
+        std::string_view key = snap.backends[loc.backend].key;  // namespace/service:port
+        auto slash = key.find('/');
+        auto colon = key.rfind(':');
+        r.service_name = key.substr(slash + 1, colon - slash - 1);
+        r.service_port = key.substr(colon + 1);
+    }
+    r.location_path = loc.raw_path.empty() ? std::string_view(loc.path) : std::string_view(loc.raw_path);
+    r.request_fields = &parser.get();
+    std::string& line = s.w.log_scratch();
+    line.clear();
+    const log_format& format = snap.settings.access_log_format ? *snap.settings.access_log_format : log_format::standard();
+    format.render(r, snap.settings.access_log_escape, line);
+    line.push_back('\n');
+    s.w.write_access_log(line);
+}
+
 // One request, timed and counted once it is answered.
 template <class Stream>
 asio::awaitable<bool> handle_request(session<Stream>& s, request_parser& parser, bool last_allowed)
@@ -701,8 +818,11 @@ asio::awaitable<bool> handle_request(session<Stream>& s, request_parser& parser,
     bool keep = co_await serve_request(s, parser, last_allowed, snap);
     if (s.status != 0) {
         std::string_view method_name = method == http::verb::unknown ? std::string_view("OTHER") : std::string_view(http::to_string(method));
-        s.w.metrics().record(s.loc ? *s.loc : snap->catch_all.fallback, method_name, s.status, s.canary,
-                             std::chrono::steady_clock::now() - start, s.bytes_out);
+        auto elapsed = std::chrono::steady_clock::now() - start;
+        const location& loc = s.loc ? *s.loc : snap->catch_all.fallback;
+        s.w.metrics().record(loc, method_name, s.status, s.canary, elapsed, s.bytes_out);
+        if (s.w.has_access_log() && snap->settings.access_log && loc.policy.access_log)
+            write_access_log(s, parser, *snap, loc, method_name, elapsed);
     }
     co_return keep;
 }
@@ -735,6 +855,8 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
             }
             break;
         }
+        s.log.reset();
+        s.log.request_length = n;
         bool keep = co_await handle_request(s, parser, served + 1 >= keepalive_requests);
         if (!keep)
             break;

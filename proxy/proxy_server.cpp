@@ -39,6 +39,7 @@ proxy_server::proxy_server(const listen_options& options, std::shared_ptr<const 
         workers_.push_back(std::make_unique<worker>(i, seed, slow_work_));
         worker& w = *workers_.back();
         w.set_snapshot(initial);
+        w.set_access_log(options.access_log);
         tcp::acceptor http = listen(w, http_port);
         tcp::acceptor https = listen(w, https_port);
         acceptors.emplace_back(std::move(http), std::move(https));

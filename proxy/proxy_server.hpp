@@ -19,6 +19,7 @@ struct listen_options {
     uint16_t http_port = 80;   // 0: pick a free port (tests)
     uint16_t https_port = 443; // 0: pick a free port (tests)
     unsigned workers = 1;
+    access_log_writer* access_log = nullptr;  // outlives the server; null: no access log
 };
 
 struct proxy_totals {

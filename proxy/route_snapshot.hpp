@@ -31,6 +31,8 @@ namespace tls {
 class certificate;
 class server_context;
 }  // namespace tls
+class log_format;
+enum class log_escape : uint8_t;
 
 struct string_hash {
     using is_transparent = void;
@@ -61,6 +63,10 @@ struct global_settings {
     bool hsts_preload = false;
     std::string hsts_header;  // the Strict-Transport-Security value, "" when off
     forwarding_policy forwarding;
+    // Access log: disable-access-log, log-format-upstream, log-format-escape-json/-none.
+    bool access_log = true;
+    std::shared_ptr<const log_format> access_log_format;  // null: ingress-nginx's default
+    log_escape access_log_escape{};
     unsigned worker_processes = 0;         // worker-processes: threads at start; 0 = one per core
     uint32_t upstream_header_limit = 64 * 1024;  // raised (never lowered) by proxy-buffer-size
 };
@@ -76,6 +82,7 @@ struct location_policy {
     bool force_ssl_redirect = false;        // to HTTPS, on any host
     bool preserve_trailing_slash = false;   // else the HTTPS redirect drops a final '/'
     bool use_port_in_redirects = false;     // the HTTPS redirect names the HTTPS port
+    bool access_log = true;                 // enable-access-log
 };
 
 enum class backend_state : uint8_t { ready, no_endpoints, service_missing };
@@ -133,6 +140,10 @@ struct location {
     std::shared_ptr<const upstream_tls> tls_upstream; // backend-protocol HTTPS
     // host="..",ingress="..",namespace="..",path="..",service=".." for the request metrics.
     std::string metric_labels;
+    // $proxy_upstream_name ("namespace-service-port", ingress-nginx's upstream name) and the
+    // canary's, for the access log.
+    std::string upstream_name;
+    std::string alternative_upstream_name;
     // Canary Ingresses merged into this location, asked in order (oldest Ingress first); entry i
     // sends to canary_backends[i]. Location behaviour above applies to canary traffic too.
     std::vector<canary_policy> canary_policies;

@@ -17,6 +17,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include "proxy/access_log.hpp"
 #include "proxy/auth_cache.hpp"
 #include "proxy/deadline.hpp"
 #include "proxy/request_metrics.hpp"
@@ -83,6 +84,17 @@ public:
     worker_counters& counters() { return counters_; }
     const worker_counters& counters() const { return counters_; }
 
+    // This worker's access-log buffer, or null when there is no access log.
+    void set_access_log(access_log_writer* writer) { log_writer_ = writer; log_buffer_ = writer ? &writer->add_buffer() : nullptr; }
+    // Queues a rendered line; a full buffer drops it (counted).
+    void write_access_log(std::string_view line)
+    {
+        if (log_buffer_ && !log_buffer_->append(line))
+            log_writer_->count_drop();
+    }
+    bool has_access_log() const { return log_buffer_ != nullptr; }
+    std::string& log_scratch() { return log_scratch_; }
+
     body_buffer take_buffer();
     void return_buffer(body_buffer buf);
 
@@ -114,6 +126,9 @@ private:
     worker_counters counters_;
     std::mt19937_64 random_;
     std::vector<body_buffer> spare_buffers_;
+    access_log_writer* log_writer_ = nullptr;
+    access_log_buffer* log_buffer_ = nullptr;
+    std::string log_scratch_;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> http_acceptor_;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> https_acceptor_;
     boost::asio::steady_timer tick_timer_{io_};
