@@ -4,16 +4,19 @@
 # interleaved round by round. Prints req/s, p99 latency and proxy CPU time per request, and the
 # ratios sluice/nginx and sluice/haproxy.
 #
-#   bench/load.sh [-d SECONDS] [-r ROUNDS] [-c "50 256"] [-w WORKERS]
+#   bench/load.sh [-d SECONDS] [-r ROUNDS] [-c "50 256"] [-w WORKERS] [-l]
+#
+# -l turns access logs on in sluice and nginx (ingress-nginx's format, to a file each), as a
+# default ingress-nginx installation runs; without it both log nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
-duration=5 rounds=2 conns="50 256" workers=1
-while getopts "d:r:c:w:" opt; do
+duration=5 rounds=2 conns="50 256" workers=1 logs=0
+while getopts "d:r:c:w:l" opt; do
   case $opt in
-    d) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) conns=$OPTARG ;; w) workers=$OPTARG ;;
-    *) echo "usage: $0 [-d seconds] [-r rounds] [-c \"50 256\"] [-w workers]" >&2; exit 2 ;;
+    d) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) conns=$OPTARG ;; w) workers=$OPTARG ;; l) logs=1 ;;
+    *) echo "usage: $0 [-d seconds] [-r rounds] [-c \"50 256\"] [-w workers] [-l]" >&2; exit 2 ;;
   esac
 done
 
@@ -73,7 +76,12 @@ spec:
   - host: bench-rewrite.local
     http: {paths: [{path: "/something(/|\$)(.*)", pathType: ImplementationSpecific, backend: {service: {name: bench, port: {number: 80}}}}]}
 YAML
-build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$sluice_port" --https-port 0 --access-log off \
+sluice_log=off nginx_log="access_log off;"
+if [ "$logs" = 1 ]; then
+  sluice_log="$work/sluice-access.log"
+  nginx_log="log_format upstreaminfo '\$remote_addr - \$remote_user [\$time_local] \"\$request\" \$status \$body_bytes_sent \"\$http_referer\" \"\$http_user_agent\" \$request_length \$request_time [default-bench-80] [] \$upstream_addr \$upstream_response_length \$upstream_response_time \$upstream_status \$req_id'; access_log $work/nginx-access.log upstreaminfo;"
+fi
+build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$sluice_port" --https-port 0 --access-log "$sluice_log" \
   --status-port "$status_port" --workers "$workers" -v 1 2>"$work/sluice.log" & pids+=($!)
 sluice_pid=$!
 
@@ -102,7 +110,7 @@ pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log warn;
 events { worker_connections 8192; }
 http {
-  access_log off;
+  $nginx_log
   keepalive_requests 1000;
   upstream echo { server 127.0.0.1:$echo_port; keepalive 320; keepalive_requests 10000; keepalive_timeout 60s; }
   map \$http_x_request_id \$req_id { default \$http_x_request_id; "" \$request_id; }
