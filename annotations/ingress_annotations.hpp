@@ -36,6 +36,8 @@ struct proxy_config {
     std::optional<uint64_t> client_body_buffer_size;
     std::optional<uint32_t> next_upstream_tries;
     std::optional<bool> access_log;  // enable-access-log
+    std::optional<std::vector<uint16_t>> custom_errors;  // custom-http-errors
+    std::string default_backend;     // default-backend: a Service of the Ingress's namespace
 };
 
 // canary-*: set only when `canary: "true"`.

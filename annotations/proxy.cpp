@@ -1,6 +1,21 @@
 #include "annotations/proxy.hpp"
 
+#include "controller/global_settings.hpp"
+
 namespace sluice::annotations {
+namespace {
+
+bool is_service_name(std::string_view s)
+{
+    if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-')
+        return false;
+    for (char c : s)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return false;
+    return true;
+}
+
+}  // namespace
 
 void parse_proxy(annotation_reader& reader, ingress_annotations& out)
 {
@@ -29,6 +44,16 @@ void parse_proxy(annotation_reader& reader, ingress_annotations& out)
     }
     if (auto log = reader.boolean("enable-access-log"); log.ok())
         out.proxy.access_log = log.value;
+    if (auto codes = reader.raw("custom-http-errors")) {
+        if (auto list = parse_status_list(*codes))
+            out.proxy.custom_errors = std::move(*list);
+        else
+            reader.invalid("custom-http-errors", "\"" + std::string(*codes) +
+                                                     "\" is not a comma-separated list of statuses 400-599; ignored");
+    }
+    auto backend = reader.string("default-backend", is_service_name, "a Service name");
+    if (backend.ok())
+        out.proxy.default_backend = backend.value;
 }
 
 }  // namespace sluice::annotations

@@ -20,7 +20,7 @@ constexpr const char* redirect_keys[] = {"temporal-redirect", "temporal-redirect
                                          "permanent-redirect-code", "from-to-www-redirect"};
 constexpr const char* proxy_keys[] = {"proxy-connect-timeout", "proxy-send-timeout",      "proxy-read-timeout",
                                       "proxy-body-size",       "client-body-buffer-size", "proxy-next-upstream-tries",
-                                      "enable-access-log"};
+                                      "enable-access-log", "custom-http-errors", "default-backend"};
 constexpr const char* vhost_keys[] = {"upstream-vhost"};
 constexpr const char* snippet_keys[] = {"configuration-snippet", "server-snippet", "stream-snippet", "auth-snippet",
                                         "modsecurity-snippet"};
@@ -57,7 +57,7 @@ constexpr std::string_view known_unsupported[] = {
     "auth-tls-error-page", "auth-tls-match-cn", "auth-tls-pass-certificate-to-upstream", "auth-tls-secret",
     "auth-tls-verify-client", "auth-tls-verify-depth", "auth-url", "client-body-timeout", "connection-proxy-header",
     "cors-allow-credentials", "cors-allow-headers", "cors-allow-methods", "cors-allow-origin",
-    "cors-expose-headers", "cors-max-age", "custom-headers", "custom-http-errors", "default-backend",
+    "cors-expose-headers", "cors-max-age", "custom-headers",
     "denylist-source-range", "disable-proxy-intercept-errors", "enable-cors",
     "enable-global-auth", "enable-modsecurity", "enable-opentelemetry", "enable-owasp-core-rules",
     "enable-rewrite-log", "fastcgi-index", "fastcgi-params-configmap", "http2-push-preload", "limit-allowlist",

@@ -62,7 +62,7 @@ int main(int argc, char** argv)
     std::string manifests, kubeconfig, bind = "0.0.0.0", ingress_class = "nginx",
                                        controller_class = "k8s.io/ingress-nginx", watch_namespace,
                                        annotations_prefix = "nginx.ingress.kubernetes.io", configmap,
-                                       default_ssl_certificate, access_log = "-";
+                                       default_ssl_certificate, default_backend_service, access_log = "-";
     unsigned http_port = 80, https_port = 443, status_port = 10254, workers = std::thread::hardware_concurrency();
     int verbosity = 2;
     bool watch_without_class = false;
@@ -90,6 +90,8 @@ int main(int argc, char** argv)
         ("default-ssl-certificate", po::value(&default_ssl_certificate),
          "NAMESPACE/NAME of the TLS Secret served when no other certificate applies (default: a "
          "self-signed certificate generated at start)")
+        ("default-backend-service", po::value(&default_backend_service),
+         "NAMESPACE/NAME of the Service that answers unmatched requests and custom-http-errors")
         ("access-log", po::value(&access_log)->default_value(access_log),
          "where access-log lines go: - (standard output), a file (appended), or off")
         ("v,v", po::value(&verbosity)->default_value(verbosity), "log level: 0 errors, 1 warnings, 2 info, 3 debug");
@@ -131,6 +133,7 @@ int main(int argc, char** argv)
     options.configmap = configmap;
     options.annotations_prefix = annotations_prefix;
     options.default_ssl_certificate = default_ssl_certificate;
+    options.default_backend_service = default_backend_service;
 
     try {
         // ingress-nginx's "Fake Certificate": served when no other certificate applies.

@@ -82,6 +82,25 @@ std::optional<std::chrono::milliseconds> parse_nginx_time(std::string_view s)
     return std::chrono::milliseconds(*v * mult);
 }
 
+std::optional<std::vector<uint16_t>> parse_status_list(std::string_view s)
+{
+    std::vector<uint16_t> out;
+    while (!s.empty()) {
+        auto comma = s.find(',');
+        auto item = trim(s.substr(0, comma));
+        s = comma == std::string_view::npos ? std::string_view() : s.substr(comma + 1);
+        if (item.empty())
+            continue;
+        auto n = parse_uint(item);
+        if (!n || *n < 400 || *n > 599)
+            return std::nullopt;
+        out.push_back(static_cast<uint16_t>(*n));
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
 void apply_configmap(const std::map<std::string, std::string>& data, const std::string& configmap_name,
                      global_settings& settings, location_policy& loc, std::vector<diagnostic>& diagnostics)
 {
@@ -269,6 +288,14 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
              if (b && *b && settings.access_log_escape != log_escape::json)
                  settings.access_log_escape = log_escape::none;
              return b.has_value();
+         }},
+        {"custom-http-errors",
+         [&](std::string_view v) {
+             auto codes = parse_status_list(v);
+             if (!codes)
+                 return false;
+             loc.custom_errors = std::move(*codes);
+             return true;
          }},
         {"hsts", bool_into(settings.hsts)},
         {"hsts-include-subdomains", bool_into(settings.hsts_include_subdomains)},

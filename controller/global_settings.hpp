@@ -23,6 +23,9 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
                      global_settings& settings, location_policy& location_defaults,
                      std::vector<diagnostic>& diagnostics);
 
+// "404,503": HTTP error statuses (400-599), sorted, without duplicates; nothing if any is invalid.
+std::optional<std::vector<uint16_t>> parse_status_list(std::string_view s);
+
 // Fills the settings computed from others (the HSTS header value).
 void derive_settings(global_settings& settings);
 

@@ -50,6 +50,7 @@ public:
             canaries.push_back(ing);
             return true;
         });
+        load_default_backend();
         for (const k8s::ingress* ing : ingresses)
             add_servers(*ing);
         load_default_certificate();
@@ -66,6 +67,7 @@ public:
         }
         finalize_regex_hosts();
         add_www_redirects();
+        use_default_backend();
         label_locations();
         for (const auto& [key, d] : store_.diagnostics())
             snap_.diagnostics.push_back(d);
@@ -125,6 +127,55 @@ private:
             return nullptr;
         }
         return cert;
+    }
+
+    // --default-backend-service: its first port, as ingress-nginx's default backend.
+    void load_default_backend()
+    {
+        if (options_.default_backend_service.empty())
+            return;
+        auto slash = options_.default_backend_service.find('/');
+        k8s::ingress owner;  // resolve_backend works for an Ingress; this one names the flag
+        owner.meta.ns = slash == std::string::npos ? "default" : options_.default_backend_service.substr(0, slash);
+        owner.meta.name = "--default-backend-service";
+        std::string name = slash == std::string::npos ? options_.default_backend_service
+                                                      : options_.default_backend_service.substr(slash + 1);
+        const auto* svc = store_.find<k8s::service>(kind::service, owner.meta.ns, name);
+        if (!svc || svc->ports.empty()) {
+            snap_.diagnostics.push_back({"--default-backend-service", "",
+                                         "Service " + owner.meta.ns + "/" + name +
+                                             (svc ? " has no port" : " not found") + "; sluice answers 404 itself"});
+            return;
+        }
+        k8s::service_backend_port port;
+        port.number = svc->ports.front().port;
+        default_backend_ = resolve_backend(owner, name, port, "service");
+    }
+
+    // Where no Ingress gives a backend (the catch-all server, a host's unmatched paths), the
+    // default backend serves, and it answers every location's custom errors unless the location
+    // names its own default-backend.
+    void use_default_backend()
+    {
+        if (default_backend_ == no_backend)
+            return;
+        auto visit = [&](virtual_host& vh) {
+            if (vh.fallback.backend == no_backend && vh.redirect_to.empty())
+                vh.fallback.backend = default_backend_;
+            for (location* loc : [&] {
+                     std::vector<location*> all{&vh.fallback};
+                     for (auto& l : vh.locations)
+                         all.push_back(&l);
+                     return all;
+                 }())
+                if (loc->error_backend == no_backend)
+                    loc->error_backend = default_backend_;
+        };
+        visit(snap_.catch_all);
+        for (auto& [k, vh] : snap_.exact_hosts)
+            visit(vh);
+        for (auto& [k, vh] : snap_.wildcard_hosts)
+            visit(vh);
     }
 
     // --default-ssl-certificate, else the certificate generated at start.
@@ -441,6 +492,21 @@ private:
             loc.policy.next_upstream_tries = *a.proxy.next_upstream_tries;
         if (a.proxy.access_log)
             loc.policy.access_log = *a.proxy.access_log;
+        if (a.proxy.custom_errors)
+            loc.policy.custom_errors = *a.proxy.custom_errors;
+        if (!a.proxy.default_backend.empty()) {
+            const auto* svc = store_.find<k8s::service>(kind::service, ing.meta.ns, a.proxy.default_backend);
+            if (!svc || svc->ports.empty()) {
+                diag_once(ing, "metadata.annotations[" + prefix + "default-backend]",
+                          "Service " + ing.meta.ns + "/" + a.proxy.default_backend + (svc ? " has no port" : " not found") +
+                              "; ignored");
+            } else {
+                k8s::service_backend_port port;
+                port.number = svc->ports.front().port;
+                loc.error_backend = resolve_backend(ing, a.proxy.default_backend, port,
+                                                    "metadata.annotations[" + prefix + "default-backend]");
+            }
+        }
         loc.upstream_vhost = a.upstream_vhost;
         if (a.ssl.ssl_redirect)
             loc.policy.ssl_redirect = *a.ssl.ssl_redirect;
@@ -964,6 +1030,7 @@ private:
     std::set<std::string> reported_;
     std::map<std::string, std::shared_ptr<const basic_auth>> auth_by_ingress_;
     std::map<std::string, std::shared_ptr<const upstream_tls>> upstream_tls_;
+    uint32_t default_backend_ = no_backend;
 };
 
 }  // namespace

@@ -17,6 +17,7 @@ struct builder_options {
     std::string watch_namespace;  // empty: all namespaces
     std::string configmap;        // "namespace/name", empty: defaults only
     std::string annotations_prefix = "nginx.ingress.kubernetes.io";
+    std::string default_backend_service;  // "namespace/name": unmatched requests and custom errors
     std::string default_ssl_certificate;  // "namespace/name" of a TLS Secret, empty: the generated one
     // The certificate served when nothing else applies and no default Secret is usable. Null:
     // the snapshot has no TLS context (tests that do not exercise HTTPS).

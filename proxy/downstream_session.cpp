@@ -233,6 +233,7 @@ enum class attempt_outcome {
     retry_same,       // a reused connection was stale: try again on a fresh one
     failed,           // answer with `status`
     abort,            // close the client connection without an answer
+    intercepted,      // the upstream answered one of the location's custom-http-errors (`status`)
 };
 
 struct attempt_result {
@@ -252,6 +253,9 @@ struct request_state {
     bool expect_continue = false;
     bool sent_continue = false;
     bool body_started = false;  // some body bytes were taken from the client
+    bool no_body = false;       // send no body (the custom-error request)
+    bool no_intercept = false;  // relay every status (the custom-error request itself)
+    std::string original_target;  // $request_uri, kept when the location has custom-http-errors
     uint64_t body_bytes = 0;
     char* buf = nullptr;
     size_t buf_size = 0;
@@ -333,7 +337,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
     // Request: header, then the body streamed from the client as it arrives.
     http::request_serializer<http::buffer_body> sr{req};
     do {
-        if (!rs.parser.is_done()) {
+        if (!rs.no_body && !rs.parser.is_done()) {
             if (rs.expect_continue && !rs.sent_continue) {
                 static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
                 s.client_deadline.arm(policy.send_timeout);
@@ -403,6 +407,13 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
         unsigned code = rp->get().result_int();
         if (code < 100 || code >= 200 || code == 101)
             break;
+    }
+    // custom-http-errors: the status is answered elsewhere; the upstream's body is not read, so
+    // its connection is closed rather than pooled.
+    if (const auto& codes = policy.custom_errors;
+        !rs.no_intercept && std::binary_search(codes.begin(), codes.end(), rp->get().result_int())) {
+        s.log.attempt_status = rp->get().result_int();
+        co_return attempt_result{attempt_outcome::intercepted, rp->get().result_int()};
     }
 
     auto& res = rp->get();
@@ -515,11 +526,85 @@ asio::awaitable<attempt_result> try_logged(session<Stream>& s, request_state& rs
     co_return r;
 }
 
+// Tries the endpoints of `backend_index` in turn, as proxy-next-upstream-tries allows.
 template <class Stream>
-asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const client_view& client)
+asio::awaitable<attempt_result> try_backend(session<Stream>& s, request_state& rs, uint32_t backend_index)
+{
+    const backend& be = rs.snap.backends[backend_index];
+    std::vector<bool> tried(be.endpoints.size(), false);
+    const uint32_t max_tries = rs.loc.policy.next_upstream_tries ? rs.loc.policy.next_upstream_tries
+                                                                 : static_cast<uint32_t>(be.endpoints.size());
+    attempt_result last{attempt_outcome::failed, 502};
+    for (uint32_t tries = 0; tries < max_tries; ++tries) {
+        size_t index = s.w.pick_endpoint(rs.snap, backend_index, tried);
+        if (index == SIZE_MAX)
+            break;
+        tried[index] = true;
+        last = co_await try_logged(s, rs, be.endpoints[index], true);
+        // A pooled connection the upstream had closed: once more on a fresh connection to the
+        // same endpoint, not counted as a try (a fresh attempt never answers retry_same).
+        if (last.outcome == attempt_outcome::retry_same)
+            last = co_await try_logged(s, rs, be.endpoints[index], false);
+        if (last.outcome != attempt_outcome::retry)
+            break;
+    }
+    co_return last;
+}
+
+// custom-http-errors, as ingress-nginx's @custom_ locations: the error backend gets GET / with
+// X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port
+// (X-Request-ID and the forwarded headers are already set) and its answer, status included, goes
+// to the client. The client's body is not sent again. Without an error backend, sluice's own page
+// for the status.
+template <class Stream>
+asio::awaitable<bool> answer_custom_error(session<Stream>& s, request_state& rs, unsigned status)
+{
+    const location& loc = rs.loc;
+    rs.keep_alive = rs.keep_alive && rs.parser.is_done();
+    if (loc.error_backend == no_backend || rs.snap.backends[loc.error_backend].state != backend_state::ready)
+        co_return co_await send_local(s, &rs.parser, status, rs.keep_alive, rs.head, loc.policy.send_timeout);
+    auto& req = rs.parser.get();
+    std::string ns, ingress, service, port;
+    if (auto slash = loc.ingress.find('/'); slash != std::string::npos) {
+        ns = loc.ingress.substr(0, slash);
+        ingress = loc.ingress.substr(slash + 1);
+    }
+    if (loc.backend != no_backend) {
+        const std::string& key = rs.snap.backends[loc.backend].key;  // namespace/service:port
+        auto slash = key.find('/');
+        auto colon = key.rfind(':');
+        service = key.substr(slash + 1, colon - slash - 1);
+        port = key.substr(colon + 1);
+    }
+    std::string accept(req[http::field::accept]);
+    req.method(rs.head ? http::verb::head : http::verb::get);
+    req.target("/");
+    req.chunked(false);
+    req.erase(http::field::transfer_encoding);
+    req.content_length(0);
+    req.set("X-Code", std::to_string(status));
+    req.set("X-Format", accept);
+    req.set("X-Original-URI", rs.original_target);
+    req.set("X-Namespace", ns);
+    req.set("X-Ingress-Name", ingress);
+    req.set("X-Service-Name", service);
+    req.set("X-Service-Port", port);
+    rs.no_body = true;
+    rs.no_intercept = true;
+    rs.expect_continue = false;
+    attempt_result r = co_await try_backend(s, rs, loc.error_backend);
+    if (r.outcome == attempt_outcome::done)
+        co_return r.keep_alive;
+    if (r.outcome == attempt_outcome::abort)
+        co_return false;
+    co_return co_await send_local(s, &rs.parser, status, false, rs.head, loc.policy.send_timeout);
+}
+
+// `answer_now`: skip the location's backend and answer this custom-http-errors status at once.
+template <class Stream>
+asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const client_view& client, unsigned answer_now)
 {
     auto& req = rs.parser.get();
-    const backend& be = rs.snap.backends[rs.backend];
 
     char generated_id[32];
     std::string_view request_id = req["X-Request-ID"];
@@ -550,27 +635,16 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
         ~give_back() { w.return_buffer(std::move(b)); }
     } returner{s.w, buffer};
 
-    std::vector<bool> tried(be.endpoints.size(), false);
-    const uint32_t max_tries = rs.loc.policy.next_upstream_tries ? rs.loc.policy.next_upstream_tries
-                                                                 : static_cast<uint32_t>(be.endpoints.size());
-    attempt_result last{attempt_outcome::failed, 502};
-    for (uint32_t tries = 0; tries < max_tries; ++tries) {
-        size_t index = s.w.pick_endpoint(rs.snap, rs.backend, tried);
-        if (index == SIZE_MAX)
-            break;
-        tried[index] = true;
-        last = co_await try_logged(s, rs, be.endpoints[index], true);
-        // A pooled connection the upstream had closed: once more on a fresh connection to the
-        // same endpoint, not counted as a try (a fresh attempt never answers retry_same).
-        if (last.outcome == attempt_outcome::retry_same)
-            last = co_await try_logged(s, rs, be.endpoints[index], false);
-        if (last.outcome == attempt_outcome::done)
-            co_return last.keep_alive;
-        if (last.outcome == attempt_outcome::abort)
-            co_return false;
-        if (last.outcome != attempt_outcome::retry)
-            break;
-    }
+    if (answer_now)
+        co_return co_await answer_custom_error(s, rs, answer_now);
+    attempt_result last = co_await try_backend(s, rs, rs.backend);
+    if (last.outcome == attempt_outcome::done)
+        co_return last.keep_alive;
+    if (last.outcome == attempt_outcome::abort)
+        co_return false;
+    const auto& codes = rs.loc.policy.custom_errors;
+    if (last.outcome == attempt_outcome::intercepted || std::binary_search(codes.begin(), codes.end(), last.status))
+        co_return co_await answer_custom_error(s, rs, last.status);
     // The client's body may be half read when the answer is an error: do not reuse the connection.
     bool keep = rs.keep_alive && rs.parser.is_done() && last.status != 413 && last.status != 400;
     co_return co_await send_local(s, &rs.parser, last.status, keep, rs.head, rs.loc.policy.send_timeout);
@@ -725,8 +799,25 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
             s.canary = snap->backends[backend_index].key;
         }
     }
-    if (snap->backends[backend_index].state != backend_state::ready)
+    // default-backend: serves the location while its Service has no ready endpoint.
+    if (snap->backends[backend_index].state != backend_state::ready && loc.error_backend != no_backend &&
+        snap->backends[loc.error_backend].state == backend_state::ready)
+        backend_index = loc.error_backend;
+    if (snap->backends[backend_index].state != backend_state::ready) {
+        if (!loc.policy.custom_errors.empty() && std::binary_search(loc.policy.custom_errors.begin(), loc.policy.custom_errors.end(), 503)) {
+            // Answered by the error backend (or sluice's page) as an upstream's 503 would be.
+            request_state rs{*snap, loc, backend_index, parser};
+            rs.head = head;
+            rs.keep_alive = keep_alive;
+            rs.original_target = std::string(request_uri);
+            co_return co_await forward(s, rs, client, 503);
+        }
         co_return co_await send_local(s, &parser, 503, keep_alive, head, loc.policy.send_timeout);
+    }
+
+    std::string original_target;
+    if (!loc.policy.custom_errors.empty())
+        original_target = std::string(request_uri);  // the rewrite below replaces it
 
     // Rewrite phase: the whole URI becomes the target with captures substituted; the query
     // string is kept (nginx's rewrite ... break).
@@ -741,11 +832,12 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
 
     std::string_view expect = req[http::field::expect];
     request_state rs{*snap, loc, backend_index, parser};
+    rs.original_target = std::move(original_target);
     rs.head = head;
     rs.idempotent = is_idempotent(req.method());
     rs.keep_alive = keep_alive;
     rs.expect_continue = req.version() >= 11 && beast::iequals(expect, "100-continue");
-    co_return co_await forward(s, rs, client);
+    co_return co_await forward(s, rs, client, 0);
 }
 
 template <class Stream>

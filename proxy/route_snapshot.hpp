@@ -83,6 +83,9 @@ struct location_policy {
     bool preserve_trailing_slash = false;   // else the HTTPS redirect drops a final '/'
     bool use_port_in_redirects = false;     // the HTTPS redirect names the HTTPS port
     bool access_log = true;                 // enable-access-log
+    // custom-http-errors: these statuses (from the upstream, or sluice's own 502/503/504) are
+    // answered by error_backend instead (or sluice's page when there is none).
+    std::vector<uint16_t> custom_errors;
 };
 
 enum class backend_state : uint8_t { ready, no_endpoints, service_missing };
@@ -138,6 +141,9 @@ struct location {
     std::string upstream_vhost;                      // Host sent upstream instead of the client's
     std::shared_ptr<const basic_auth> auth;          // auth-type basic
     std::shared_ptr<const upstream_tls> tls_upstream; // backend-protocol HTTPS
+    // default-backend annotation, else --default-backend-service: serves the location when its
+    // Service has no ready endpoint, and answers its custom-http-errors.
+    uint32_t error_backend = no_backend;
     // host="..",ingress="..",namespace="..",path="..",service=".." for the request metrics.
     std::string metric_labels;
     // $proxy_upstream_name ("namespace-service-port", ingress-nginx's upstream name) and the
