@@ -165,6 +165,7 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
              if (!n || !size || *n == 0 || *size == 0 || *n * *size > 16 * 1024 * 1024)
                  return false;
              settings.header_limit = static_cast<uint32_t>(*n * *size);
+             settings.request_line_limit = static_cast<uint32_t>(*size);
              return true;
          }},
         {"allow-cross-namespace-resources", bool_into(settings.allow_cross_namespace_resources)},

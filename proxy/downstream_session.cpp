@@ -18,6 +18,7 @@
 #include "proxy/htpasswd.hpp"
 #include "proxy/location_actions.hpp"
 #include "proxy/path_normalize.hpp"
+#include "proxy/request_checks.hpp"
 #include "proxy/worker.hpp"
 #include "tls/server_context.hpp"
 
@@ -694,8 +695,16 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
     }
 
     // Server phase, in nginx's order: the from-to-www server, then app-root (server rewrite).
-    std::string_view request_uri = target.has_query ? std::string_view(target.path.data(), target.query.data() + target.query.size() - target.path.data())
-                                                    : target.path;
+    // $request_uri: the path and query as sent (assembled for an absolute-form target, whose
+    // path may be implied).
+    std::string absolute_uri;
+    std::string_view request_uri = target.path;
+    if (!target.authority.empty()) {
+        absolute_uri = std::string(target.path) + (target.has_query ? "?" + std::string(target.query) : "");
+        request_uri = absolute_uri;
+    } else if (target.has_query) {
+        request_uri = std::string_view(target.path.data(), target.query.data() + target.query.size() - target.path.data());
+    }
     if (!vh.redirect_to.empty()) {
         std::string to = "http://" + vh.redirect_to + std::string(request_uri);
         co_return co_await send_local(s, &parser, 308, keep_alive, head, loc.policy.send_timeout, http::field::location, to);
@@ -828,6 +837,10 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
             req.set("X-Forwarded-Prefix", prefix);
         }
         req.target(rewritten);
+    } else if (!target.authority.empty()) {
+        // Absolute-form goes upstream in origin-form: one Host, the authority's.
+        std::string origin(request_uri);
+        req.target(origin);
     }
 
     std::string_view expect = req[http::field::expect];
@@ -934,17 +947,67 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
         parser.body_limit(boost::none);
         if (w.draining())
             break;
-        s.client_deadline.arm(served == 0 ? settings.client_header_timeout : settings.keepalive_timeout);
-        s.client_deadline.set_idle(s.client_buf.size() == 0);
-        auto [rec, n] = co_await http::async_read_header(s.client, s.client_buf, parser, nothrow);
+        // The whole header is gathered and checked as bytes before Beast parses it: obs-fold,
+        // bare CR and bare LF are refused here (Beast would accept the fold), and the header
+        // timeout runs from the request's first byte, not per read, so a header trickled a byte
+        // at a time cannot hold the connection (slowloris).
+        bool idle = s.client_buf.size() == 0;
+        s.client_deadline.arm(served == 0 || !idle ? settings.client_header_timeout : settings.keepalive_timeout);
+        s.client_deadline.set_idle(idle);
+        header_scan scan;
+        error_code rec;
+        for (;;) {
+            auto data = s.client_buf.data();
+            scan = scan_header(std::string_view(static_cast<const char*>(data.data()), data.size()));
+            if (scan.state != header_scan::incomplete)
+                break;
+            if (data.size() >= header_limit) {
+                rec = http::error::header_limit;
+                break;
+            }
+            auto [ec, got] = co_await s.client.async_read_some(
+                s.client_buf.prepare(std::min<size_t>(header_limit - data.size() + 1, 16 * 1024)), nothrow);
+            s.client_buf.commit(got);
+            if (ec) {
+                rec = ec;
+                break;
+            }
+            if (idle) {
+                idle = false;
+                s.client_deadline.set_idle(false);
+                if (served > 0)
+                    s.client_deadline.arm(settings.client_header_timeout);
+            }
+        }
         s.client_deadline.set_idle(false);
+        if (!rec && scan.state == header_scan::malformed) {
+            co_await send_local(s, nullptr, 400, false, false, std::chrono::seconds(5));
+            break;
+        }
+        size_t n = 0;
+        if (!rec)
+            std::tie(rec, n) = co_await http::async_read_header(s.client, s.client_buf, parser, nothrow);
         if (rec) {
             if (rec == http::error::header_limit) {
-                co_await send_local(s, nullptr, 431, false, false, std::chrono::seconds(5));
+                // nginx: 414 when the request line alone overflows one large header buffer.
+                auto data = s.client_buf.data();
+                std::string_view received(static_cast<const char*>(data.data()), data.size());
+                co_await send_local(s, nullptr, oversized_header_status(received, settings.request_line_limit), false, false,
+                                    std::chrono::seconds(5));
+            } else if (rec == http::error::bad_version) {
+                auto data = s.client_buf.data();
+                co_await send_local(s, nullptr,
+                                    version_error_status(std::string_view(static_cast<const char*>(data.data()), data.size())),
+                                    false, false, std::chrono::seconds(5));
             } else if (rec.category() == http::make_error_code(http::error::bad_method).category() &&
                        rec != http::error::end_of_stream && rec != http::error::partial_message) {
                 co_await send_local(s, nullptr, 400, false, false, std::chrono::seconds(5));
             }
+            break;
+        }
+        if (unsigned refused = check_request_header(parser.get())) {
+            s.status = 0;
+            co_await send_local(s, &parser, refused, false, parser.get().method() == http::verb::head, std::chrono::seconds(5));
             break;
         }
         s.log.reset();

@@ -51,6 +51,7 @@ struct global_settings {
     std::chrono::milliseconds upstream_keepalive_timeout{60'000};
     uint32_t upstream_keepalive_requests = 10000;
     uint32_t header_limit = 4 * 8192;  // large-client-header-buffers "4 8k"
+    uint32_t request_line_limit = 8192;  // one of those buffers: a longer request line is 414
     bool generate_request_id = true;
     bool allow_cross_namespace_resources = false;  // auth-secret in another namespace
     std::chrono::milliseconds worker_shutdown_timeout{240'000};  // the drain's upper bound

@@ -1,0 +1,123 @@
+#include "proxy/request_checks.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <boost/beast/core/string.hpp>
+
+namespace sluice {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+std::string_view trim(std::string_view v)
+{
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+        v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+        v.remove_suffix(1);
+    return v;
+}
+
+bool valid_host_value(std::string_view host)
+{
+    for (char c : host) {
+        auto u = static_cast<unsigned char>(c);
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '-' || c == '_' || c == ':' || c == '[' || c == ']' || u >= 0x80;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+unsigned check_request_header(const http::request_header<>& req)
+{
+    if (req.version() / 10 != 1)
+        return 505;
+    std::string_view method = req.method_string();
+    for (char c : method)
+        if (!((c >= 'A' && c <= 'Z') || c == '_' || c == '-'))
+            return 400;
+    if (req.method() == http::verb::connect)
+        return 501;
+    if (req.method() == http::verb::trace)
+        return 405;
+
+    size_t lengths = req.count(http::field::content_length);
+    if (lengths > 1)
+        return 400;
+    if (lengths == 1) {
+        std::string_view v = req[http::field::content_length];
+        if (v.empty())
+            return 400;
+        for (char c : v)
+            if (c < '0' || c > '9')
+                return 400;
+    }
+    size_t encodings = req.count(http::field::transfer_encoding);
+    if (encodings > 0) {
+        if (encodings > 1 || lengths > 0 || req.version() < 11)
+            return 400;
+        if (!boost::beast::iequals(trim(req[http::field::transfer_encoding]), "chunked"))
+            return 501;
+    }
+    size_t hosts = req.count(http::field::host);
+    if (hosts > 1)
+        return 400;
+    if (hosts == 1 && !valid_host_value(req[http::field::host]))
+        return 400;
+    return 0;
+}
+
+header_scan scan_header(std::string_view bytes)
+{
+    // Leading empty lines before a request line are allowed (RFC 9112 2.2).
+    size_t i = 0;
+    while (i + 1 < bytes.size() && bytes[i] == '\r' && bytes[i + 1] == '\n')
+        i += 2;
+    size_t line_start = i;
+    for (; i < bytes.size(); ++i) {
+        char c = bytes[i];
+        if (c == '\r') {
+            if (i + 1 >= bytes.size())
+                return {};
+            if (bytes[i + 1] != '\n')
+                return {header_scan::malformed, 0};
+            continue;
+        }
+        if (c != '\n')
+            continue;
+        if (i == 0 || bytes[i - 1] != '\r')
+            return {header_scan::malformed, 0};
+        if (i - 1 == line_start && line_start > 0)
+            return {header_scan::complete, i + 1};  // the blank line
+        if (i + 1 < bytes.size() && (bytes[i + 1] == ' ' || bytes[i + 1] == '\t'))
+            return {header_scan::malformed, 0};  // obs-fold, or whitespace before the first field
+        line_start = i + 1;
+    }
+    return {};
+}
+
+unsigned version_error_status(std::string_view received)
+{
+    std::string_view line = received.substr(0, received.find("\r\n"));
+    auto space = line.rfind(' ');
+    std::string_view version = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
+    // The line must be exactly METHOD SP TARGET SP VERSION.
+    size_t spaces = static_cast<size_t>(std::count(line.begin(), line.end(), ' '));
+    bool shaped = spaces == 2 && version.size() == 8 && version.starts_with("HTTP/") && version[6] == '.' &&
+                  std::isdigit(static_cast<unsigned char>(version[5])) && std::isdigit(static_cast<unsigned char>(version[7]));
+    return shaped && version[5] != '1' ? 505 : 400;
+}
+
+unsigned oversized_header_status(std::string_view received, size_t line_limit)
+{
+    size_t eol = received.find('\n');
+    return eol == std::string_view::npos || eol > line_limit ? 414 : 431;
+}
+
+}  // namespace sluice
