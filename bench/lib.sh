@@ -16,3 +16,25 @@ median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {p
 
 # a/b with two decimals.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+# The IngressClass, and the Service "bench" with one endpoint 127.0.0.1:PORT: bench_backend_manifest PORT.
+bench_backend_manifest() {
+  cat <<YAML
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: nginx}
+spec: {controller: k8s.io/ingress-nginx}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bench}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: bench-1, labels: {kubernetes.io/service-name: bench}}
+addressType: IPv4
+ports: [{name: http, port: $1}]
+endpoints: [{addresses: [127.0.0.1]}]
+YAML
+}

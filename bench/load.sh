@@ -36,24 +36,8 @@ echo_port=$(free_port); sluice_port=$(free_port); status_port=$(free_port); ngin
 build/sluice-echo --port "$echo_port" --service bench --threads 1 2>"$work/echo.log" & pids+=($!)
 
 mkdir -p "$work/manifests"
+bench_backend_manifest "$echo_port" >"$work/manifests/backend.yaml"
 cat >"$work/manifests/bench.yaml" <<YAML
-apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: {name: nginx}
-spec: {controller: k8s.io/ingress-nginx}
----
-apiVersion: v1
-kind: Service
-metadata: {name: bench}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: bench-1, labels: {kubernetes.io/service-name: bench}}
-addressType: IPv4
-ports: [{name: http, port: $echo_port}]
-endpoints: [{addresses: [127.0.0.1]}]
----
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: bench}

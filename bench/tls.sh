@@ -37,24 +37,8 @@ for _ in $(seq 100); do [ -n "$(port_of "$work/echo.log" 'listening on')" ] && b
 echo_port=$(port_of "$work/echo.log" 'listening on')
 
 mkdir -p "$work/manifests"
+bench_backend_manifest "$echo_port" >"$work/manifests/backend.yaml"
 cat >"$work/manifests/bench.yaml" <<YAML
-apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: {name: nginx}
-spec: {controller: k8s.io/ingress-nginx}
----
-apiVersion: v1
-kind: Service
-metadata: {name: bench}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: bench-1, labels: {kubernetes.io/service-name: bench}}
-addressType: IPv4
-ports: [{name: http, port: $echo_port}]
-endpoints: [{addresses: [127.0.0.1]}]
----
 apiVersion: v1
 kind: Secret
 metadata: {name: bench-tls}

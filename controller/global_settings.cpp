@@ -5,19 +5,13 @@
 #include <functional>
 
 #include "proxy/access_log.hpp"
+#include "proxy/text.hpp"
 #include "tls/settings.hpp"
 
 namespace sluice {
 namespace {
 
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
+std::string_view trim(std::string_view s) { return trim_ows(s); }
 
 std::optional<uint64_t> parse_uint(std::string_view s)
 {
@@ -85,12 +79,7 @@ std::optional<std::chrono::milliseconds> parse_nginx_time(std::string_view s)
 std::optional<std::vector<uint16_t>> parse_status_list(std::string_view s)
 {
     std::vector<uint16_t> out;
-    while (!s.empty()) {
-        auto comma = s.find(',');
-        auto item = trim(s.substr(0, comma));
-        s = comma == std::string_view::npos ? std::string_view() : s.substr(comma + 1);
-        if (item.empty())
-            continue;
+    for (auto item : split_list(s)) {
         auto n = parse_uint(item);
         if (!n || *n < 400 || *n > 599)
             return std::nullopt;
@@ -223,12 +212,7 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
         {"proxy-real-ip-cidr",
          [&](std::string_view v) {
              std::vector<ip_network> nets;
-             while (!v.empty()) {
-                 auto comma = v.find(',');
-                 auto item = trim(v.substr(0, comma));
-                 v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
-                 if (item.empty())
-                     continue;
+             for (auto item : split_list(v)) {
                  auto net = ip_network::parse(item);
                  if (!net)
                      return false;

@@ -86,9 +86,7 @@ private:
         snap_.catch_all.fallback.policy = defaults_;
         if (options_.configmap.empty())
             return;
-        auto slash = options_.configmap.find('/');
-        std::string ns = slash == std::string::npos ? "default" : options_.configmap.substr(0, slash);
-        std::string name = slash == std::string::npos ? options_.configmap : options_.configmap.substr(slash + 1);
+        auto [ns, name] = split_reference(options_.configmap);
         const auto* cm = store_.find<k8s::config_map>(kind::config_map, ns, name);
         if (!cm)
             return;
@@ -134,22 +132,44 @@ private:
     {
         if (options_.default_backend_service.empty())
             return;
-        auto slash = options_.default_backend_service.find('/');
         k8s::ingress owner;  // resolve_backend works for an Ingress; this one names the flag
-        owner.meta.ns = slash == std::string::npos ? "default" : options_.default_backend_service.substr(0, slash);
+        auto [ns, name] = split_reference(options_.default_backend_service);
+        owner.meta.ns = ns;
         owner.meta.name = "--default-backend-service";
-        std::string name = slash == std::string::npos ? options_.default_backend_service
-                                                      : options_.default_backend_service.substr(slash + 1);
-        const auto* svc = store_.find<k8s::service>(kind::service, owner.meta.ns, name);
+        std::string why;
+        default_backend_ = first_port_backend(owner, name, "service", why);
+        if (!why.empty())
+            snap_.diagnostics.push_back({"--default-backend-service", "", why + "; sluice answers 404 itself"});
+    }
+
+    // The backend of the first port of Service `name` in the namespace of `ing` (ingress-nginx's
+    // rule for default backends), or no_backend with `why` set.
+    uint32_t first_port_backend(const k8s::ingress& ing, const std::string& name, const std::string& field, std::string& why)
+    {
+        const auto* svc = store_.find<k8s::service>(kind::service, ing.meta.ns, name);
         if (!svc || svc->ports.empty()) {
-            snap_.diagnostics.push_back({"--default-backend-service", "",
-                                         "Service " + owner.meta.ns + "/" + name +
-                                             (svc ? " has no port" : " not found") + "; sluice answers 404 itself"});
-            return;
+            why = "Service " + ing.meta.ns + "/" + name + (svc ? " has no port" : " not found");
+            return no_backend;
         }
         k8s::service_backend_port port;
         port.number = svc->ports.front().port;
-        default_backend_ = resolve_backend(owner, name, port, "service");
+        return resolve_backend(ing, name, port, field);
+    }
+
+    // "namespace/name", or "name" in the default namespace.
+    static std::pair<std::string, std::string> split_reference(const std::string& ref)
+    {
+        auto slash = ref.find('/');
+        if (slash == std::string::npos)
+            return {"default", ref};
+        return {ref.substr(0, slash), ref.substr(slash + 1)};
+    }
+
+    template <class T>
+    static void set_if(T& target, const std::optional<T>& value)
+    {
+        if (value)
+            target = *value;
     }
 
     // Where no Ingress gives a backend (the catch-all server, a host's unmatched paths), the
@@ -184,10 +204,7 @@ private:
         snap_.default_certificate = options_.generated_certificate;
         if (options_.default_ssl_certificate.empty())
             return;
-        auto slash = options_.default_ssl_certificate.find('/');
-        std::string ns = slash == std::string::npos ? "default" : options_.default_ssl_certificate.substr(0, slash);
-        std::string name = slash == std::string::npos ? options_.default_ssl_certificate
-                                                      : options_.default_ssl_certificate.substr(slash + 1);
+        auto [ns, name] = split_reference(options_.default_ssl_certificate);
         std::string why;
         if (auto cert = certificate_from(ns, name, why))
             snap_.default_certificate = std::move(cert);
@@ -480,42 +497,25 @@ private:
     {
         const auto& a = annotations_of(ing);
         const std::string prefix = options_.annotations_prefix + "/";
-        if (a.proxy.connect_timeout)
-            loc.policy.connect_timeout = *a.proxy.connect_timeout;
-        if (a.proxy.send_timeout)
-            loc.policy.send_timeout = *a.proxy.send_timeout;
-        if (a.proxy.read_timeout)
-            loc.policy.read_timeout = *a.proxy.read_timeout;
-        if (a.proxy.body_size)
-            loc.policy.max_body_size = *a.proxy.body_size;
-        if (a.proxy.next_upstream_tries)
-            loc.policy.next_upstream_tries = *a.proxy.next_upstream_tries;
-        if (a.proxy.access_log)
-            loc.policy.access_log = *a.proxy.access_log;
-        if (a.proxy.custom_errors)
-            loc.policy.custom_errors = *a.proxy.custom_errors;
+        set_if(loc.policy.connect_timeout, a.proxy.connect_timeout);
+        set_if(loc.policy.send_timeout, a.proxy.send_timeout);
+        set_if(loc.policy.read_timeout, a.proxy.read_timeout);
+        set_if(loc.policy.max_body_size, a.proxy.body_size);
+        set_if(loc.policy.next_upstream_tries, a.proxy.next_upstream_tries);
+        set_if(loc.policy.access_log, a.proxy.access_log);
+        set_if(loc.policy.custom_errors, a.proxy.custom_errors);
         if (!a.proxy.default_backend.empty()) {
-            const auto* svc = store_.find<k8s::service>(kind::service, ing.meta.ns, a.proxy.default_backend);
-            if (!svc || svc->ports.empty()) {
-                diag_once(ing, "metadata.annotations[" + prefix + "default-backend]",
-                          "Service " + ing.meta.ns + "/" + a.proxy.default_backend + (svc ? " has no port" : " not found") +
-                              "; ignored");
-            } else {
-                k8s::service_backend_port port;
-                port.number = svc->ports.front().port;
-                loc.error_backend = resolve_backend(ing, a.proxy.default_backend, port,
-                                                    "metadata.annotations[" + prefix + "default-backend]");
-            }
+            const std::string field = "metadata.annotations[" + prefix + "default-backend]";
+            std::string why;
+            loc.error_backend = first_port_backend(ing, a.proxy.default_backend, field, why);
+            if (!why.empty())
+                diag_once(ing, field, why + "; ignored");
         }
         loc.upstream_vhost = a.upstream_vhost;
-        if (a.ssl.ssl_redirect)
-            loc.policy.ssl_redirect = *a.ssl.ssl_redirect;
-        if (a.ssl.force_ssl_redirect)
-            loc.policy.force_ssl_redirect = *a.ssl.force_ssl_redirect;
-        if (a.ssl.preserve_trailing_slash)
-            loc.policy.preserve_trailing_slash = *a.ssl.preserve_trailing_slash;
-        if (a.ssl.use_port_in_redirects)
-            loc.policy.use_port_in_redirects = *a.ssl.use_port_in_redirects;
+        set_if(loc.policy.ssl_redirect, a.ssl.ssl_redirect);
+        set_if(loc.policy.force_ssl_redirect, a.ssl.force_ssl_redirect);
+        set_if(loc.policy.preserve_trailing_slash, a.ssl.preserve_trailing_slash);
+        set_if(loc.policy.use_port_in_redirects, a.ssl.use_port_in_redirects);
         if (a.auth_basic)
             loc.auth = resolve_basic_auth(ing, *a.auth_basic);
         if (a.backend_tls.https)

@@ -937,11 +937,15 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
 {
     worker& w = s.w;
     for (uint32_t served = 0;; ++served) {
-        // Settings for reading the next header come from the current snapshot; the request
-        // itself pins the snapshot once its header is in.
-        const global_settings& settings = w.snapshot()->settings;
-        const uint32_t header_limit = settings.header_limit;
-        const uint32_t keepalive_requests = settings.keepalive_requests;
+        // Settings for reading the next header come from the current snapshot, copied: a swap
+        // while this connection waits frees that snapshot. The request itself pins the snapshot
+        // once its header is in.
+        const global_settings& current = w.snapshot()->settings;
+        const uint32_t header_limit = current.header_limit;
+        const uint32_t keepalive_requests = current.keepalive_requests;
+        const uint32_t request_line_limit = current.request_line_limit;
+        const auto header_timeout = current.client_header_timeout;
+        const auto keepalive_timeout = current.keepalive_timeout;
         request_parser parser;
         parser.header_limit(header_limit);
         parser.body_limit(boost::none);
@@ -952,7 +956,7 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
         // timeout runs from the request's first byte, not per read, so a header trickled a byte
         // at a time cannot hold the connection (slowloris).
         bool idle = s.client_buf.size() == 0;
-        s.client_deadline.arm(served == 0 || !idle ? settings.client_header_timeout : settings.keepalive_timeout);
+        s.client_deadline.arm(served == 0 || !idle ? header_timeout : keepalive_timeout);
         s.client_deadline.set_idle(idle);
         header_scan scan;
         error_code rec;
@@ -976,7 +980,7 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
                 idle = false;
                 s.client_deadline.set_idle(false);
                 if (served > 0)
-                    s.client_deadline.arm(settings.client_header_timeout);
+                    s.client_deadline.arm(header_timeout);
             }
         }
         s.client_deadline.set_idle(false);
@@ -992,7 +996,7 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
                 // nginx: 414 when the request line alone overflows one large header buffer.
                 auto data = s.client_buf.data();
                 std::string_view received(static_cast<const char*>(data.data()), data.size());
-                co_await send_local(s, nullptr, oversized_header_status(received, settings.request_line_limit), false, false,
+                co_await send_local(s, nullptr, oversized_header_status(received, request_line_limit), false, false,
                                     std::chrono::seconds(5));
             } else if (rec == http::error::bad_version) {
                 auto data = s.client_buf.data();

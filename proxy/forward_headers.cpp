@@ -1,5 +1,7 @@
 #include "proxy/forward_headers.hpp"
 
+#include "proxy/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <string>
@@ -15,22 +17,9 @@ void remove_hop_by_hop(http::fields& fields)
 {
     // Fields named by Connection are hop-by-hop too ("Connection: close, X-Foo").
     std::vector<std::string> named;
-    for (auto range = fields.equal_range(http::field::connection); range.first != range.second; ++range.first) {
-        std::string_view v = range.first->value();
-        while (!v.empty()) {
-            auto comma = v.find(',');
-            std::string_view token = v.substr(0, comma);
-            while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
-                token.remove_prefix(1);
-            while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
-                token.remove_suffix(1);
-            if (!token.empty())
-                named.emplace_back(token);
-            if (comma == std::string_view::npos)
-                break;
-            v.remove_prefix(comma + 1);
-        }
-    }
+    for (auto range = fields.equal_range(http::field::connection); range.first != range.second; ++range.first)
+        for (auto token : split_list(range.first->value()))
+            named.emplace_back(token);
     for (const auto& name : named) {
         // Never let a client strip the fields the proxy itself sets for the upstream.
         if (boost::beast::iequals(name, "host"))
@@ -143,15 +132,6 @@ bool trusted(const forwarding_policy& policy, const boost::asio::ip::address& a)
     return false;
 }
 
-std::string_view trim(std::string_view v)
-{
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
-        v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
-        v.remove_suffix(1);
-    return v;
-}
-
 // nginx's realip module with real_ip_recursive on: from a trusted peer, walk the header's
 // addresses from the right, skipping trusted ones; the first untrusted is the client, the
 // leftmost if all are trusted. A malformed entry stops the walk and keeps the peer's address.
@@ -164,7 +144,7 @@ std::string real_ip(const forwarding_policy& policy, std::string_view peer, std:
     std::string found(peer);
     while (!header.empty()) {
         auto comma = header.rfind(',');
-        std::string_view item = trim(comma == std::string_view::npos ? header : header.substr(comma + 1));
+        std::string_view item = trim_ows(comma == std::string_view::npos ? header : header.substr(comma + 1));
         header = comma == std::string_view::npos ? std::string_view() : header.substr(0, comma);
         if (item.empty())
             continue;

@@ -5,20 +5,13 @@
 
 #include <boost/beast/core/string.hpp>
 
+#include "proxy/text.hpp"
+
 namespace sluice {
 
 namespace http = boost::beast::http;
 
 namespace {
-
-std::string_view trim(std::string_view v)
-{
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
-        v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
-        v.remove_suffix(1);
-    return v;
-}
 
 bool valid_host_value(std::string_view host)
 {
@@ -62,7 +55,7 @@ unsigned check_request_header(const http::request_header<>& req)
     if (encodings > 0) {
         if (encodings > 1 || lengths > 0 || req.version() < 11)
             return 400;
-        if (!boost::beast::iequals(trim(req[http::field::transfer_encoding]), "chunked"))
+        if (!boost::beast::iequals(trim_ows(req[http::field::transfer_encoding]), "chunked"))
             return 501;
     }
     size_t hosts = req.count(http::field::host);

@@ -45,6 +45,7 @@ public:
     // Closes connections idle for longer than `idle_timeout`.
     void sweep(clock::time_point now, std::chrono::milliseconds idle_timeout);
     size_t idle_connections() const;
+    void clear() { idle_.clear(); }
 
 private:
     std::unordered_map<boost::asio::ip::tcp::endpoint, std::vector<pooled_connection>, endpoint_hash> idle_;

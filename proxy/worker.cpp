@@ -17,6 +17,17 @@ worker::worker(unsigned index, uint64_t seed, asio::thread_pool& slow_work)
 {
 }
 
+worker::~worker()
+{
+    // Everything bound to the io_context goes before it.
+    pool_.clear();
+    checks_in_flight_.clear();
+    http_acceptor_.reset();
+    https_acceptor_.reset();
+    tick_timer_.reset();
+    io_.reset();  // destroys the frames of sessions still open, while the worker is whole
+}
+
 void worker::set_snapshot(std::shared_ptr<const route_snapshot> snap)
 {
     // Carry each backend's round-robin position over to the new snapshot by its stable key.
@@ -92,7 +103,7 @@ void worker::start(asio::ip::tcp::acceptor http, asio::ip::tcp::acceptor https, 
 void worker::accept_on(asio::ip::tcp::acceptor& acceptor, bool tls)
 {
     asio::co_spawn(
-        io_,
+        *io_,
         [this, &acceptor, tls]() -> asio::awaitable<void> {
             for (;;) {
                 auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
@@ -101,12 +112,12 @@ void worker::accept_on(asio::ip::tcp::acceptor& acceptor, bool tls)
                         co_return;
                     // EMFILE and friends: back off briefly rather than spin.
                     log_warning("accept failed: " + ec.message());
-                    asio::steady_timer t(io_, std::chrono::milliseconds(50));
+                    asio::steady_timer t(*io_, std::chrono::milliseconds(50));
                     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
                     continue;
                 }
                 counters_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
-                asio::co_spawn(io_, tls ? serve_downstream_tls(*this, std::move(socket)) : serve_downstream(*this, std::move(socket)),
+                asio::co_spawn(*io_, tls ? serve_downstream_tls(*this, std::move(socket)) : serve_downstream(*this, std::move(socket)),
                                asio::detached);
             }
         },
@@ -120,7 +131,7 @@ void worker::stop_accepting()
         http_acceptor_->close(ignored);
     if (https_acceptor_)
         https_acceptor_->close(ignored);
-    tick_timer_.cancel();
+    tick_timer_->cancel();
 }
 
 void worker::begin_drain()
@@ -135,8 +146,8 @@ void worker::begin_drain()
 void worker::schedule_tick()
 {
     // Deadlines are enforced to within one tick; idle upstream connections are swept every 8.
-    tick_timer_.expires_after(std::chrono::milliseconds(250));
-    tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    tick_timer_->expires_after(std::chrono::milliseconds(250));
+    tick_timer_->async_wait([this](const boost::system::error_code& ec) {
         if (ec)
             return;
         auto now = deadline_list::clock::now();

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -56,7 +57,8 @@ public:
     // `slow_work` runs password hashes that would stall the worker (shared by all workers).
     worker(unsigned index, uint64_t seed, boost::asio::thread_pool& slow_work);
 
-    boost::asio::io_context& io() { return io_; }
+    ~worker();
+    boost::asio::io_context& io() { return *io_; }
     unsigned index() const { return index_; }
 
     // Worker thread only.
@@ -114,7 +116,9 @@ private:
     unsigned index_;
     // Declared before io_: sessions destroyed with the io_context unlink their slots from it.
     deadline_list deadlines_;
-    boost::asio::io_context io_{1};
+    // Destroyed first, in ~worker: the coroutine frames it still holds give buffers and pooled
+    // connections back to the members below, which must still be alive then.
+    std::unique_ptr<boost::asio::io_context> io_ = std::make_unique<boost::asio::io_context>(1);
     std::shared_ptr<const route_snapshot> snapshot_;
     std::vector<uint32_t> cursors_;  // per backend of snapshot_
     uint32_t stale_cursor_ = 0;
@@ -131,7 +135,7 @@ private:
     std::string log_scratch_;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> http_acceptor_;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> https_acceptor_;
-    boost::asio::steady_timer tick_timer_{io_};
+    std::optional<boost::asio::steady_timer> tick_timer_{std::in_place, *io_};
     unsigned ticks_ = 0;
     bool draining_ = false;
     uint16_t https_port_ = 0;

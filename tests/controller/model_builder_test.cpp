@@ -2,23 +2,12 @@
 
 #include "controller/model_builder.hpp"
 #include "controller/yaml_to_json.hpp"
+#include "tests/controller/store_from.hpp"
 
 namespace sluice {
 namespace {
 
-// A store filled from YAML text, as the manifest source would fill it.
-object_store store_from(const std::string& yaml)
-{
-    object_store store;
-    for (auto& doc : parse_manifest_text(yaml, false)) {
-        object_key key;
-        std::string error;
-        if (!object_store::identify(doc.object, key, error))
-            throw std::runtime_error(error);
-        store.apply({key, doc.object, "test.yaml:" + std::to_string(doc.line)});
-    }
-    return store;
-}
+using test::store_from;
 
 const char* class_and_service = R"(
 apiVersion: networking.k8s.io/v1

@@ -193,7 +193,11 @@ response http_connection::read_response(bool head_request)
     if (head_request)
         parser.skip(true);
     http::read(socket_, buffer_, parser);
-    auto& msg = parser.get();
+    return to_response(parser.release());
+}
+
+response to_response(http::response<http::string_body>&& msg)
+{
     response r;
     r.status = msg.result_int();
     for (const auto& f : msg) {

@@ -23,6 +23,12 @@ namespace sluice::test {
 
 using namespace std::chrono_literals;
 
+#ifdef SLUICE_SANITIZED
+inline constexpr bool sanitized_build = true;
+#else
+inline constexpr bool sanitized_build = false;
+#endif
+
 // A child process whose stderr is collected line by line.
 class process {
 public:
@@ -71,6 +77,9 @@ struct response {
     bool keep_alive = false;
     nlohmann::json json() const { return nlohmann::json::parse(body); }
 };
+
+// A parsed response in the tests' form (header names lower-case).
+response to_response(boost::beast::http::response<boost::beast::http::string_body>&& msg);
 
 // One keep-alive client connection.
 class http_connection {

@@ -89,13 +89,19 @@ TEST_F(observability_test, request_metrics_count_known_traffic)
         EXPECT_EQ(c.request("GET", "/elsewhere", "m.test").status, 404u);
     }
     (void)bytes_200;
-    std::string text = http_get(s_->status_port(), "/metrics", "localhost").body;
     const std::vector<std::string> api{"host=\"m.test\"", "ingress=\"web\"", "namespace=\"default\"", "path=\"/api\"",
                                        "service=\"echo\""};
     auto with = [&](std::vector<std::string> extra) {
         extra.insert(extra.end(), api.begin(), api.end());
         return extra;
     };
+    // A request is counted just after its response is written: wait for the last one.
+    std::string text;
+    wait_until([&] {
+        text = http_get(s_->status_port(), "/metrics", "localhost").body;
+        return metric_value(text, "nginx_ingress_controller_requests", {"host=\"m.test\"", "status=\"404\""}) == 1 &&
+               metric_value(text, "nginx_ingress_controller_requests", with({"method=\"POST\""})) == 1;
+    });
     EXPECT_EQ(metric_value(text, "nginx_ingress_controller_requests", with({"method=\"GET\"", "status=\"200\""})), 3) << text;
     EXPECT_EQ(metric_value(text, "nginx_ingress_controller_requests", with({"method=\"POST\"", "status=\"200\""})), 1);
     EXPECT_EQ(metric_value(text, "nginx_ingress_controller_request_duration_seconds_count",

@@ -101,17 +101,7 @@ public:
         http::write(stream_, req);
         http::response<http::string_body> res;
         http::read(stream_, buffer_, res);
-        response out;
-        out.status = res.result_int();
-        for (const auto& f : res) {
-            std::string n(f.name_string());
-            for (auto& c : n)
-                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            out.headers[n] = std::string(f.value());
-        }
-        out.body = res.body();
-        out.keep_alive = res.keep_alive();
-        return out;
+        return to_response(std::move(res));
     }
 
 private:

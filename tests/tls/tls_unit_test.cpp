@@ -5,6 +5,7 @@
 #include "controller/k8s_objects.hpp"
 #include "controller/model_builder.hpp"
 #include "controller/yaml_to_json.hpp"
+#include "tests/controller/store_from.hpp"
 #include "tls/certificate.hpp"
 #include "tls/settings.hpp"
 #include "tls/ticket_keys.hpp"
@@ -115,19 +116,9 @@ TEST(ticket_keys, rotate_and_accept_the_previous_key_for_one_period)
     EXPECT_FALSE(keys.find(second.name.data(), t0 + std::chrono::hours(10), is_current));
 }
 
+using test::store_from;
+
 // The builder's certificate choice, with certificates made in memory.
-object_store store_from(const std::string& yaml)
-{
-    object_store store;
-    for (auto& doc : parse_manifest_text(yaml, false)) {
-        object_key key;
-        std::string error;
-        if (!object_store::identify(doc.object, key, error))
-            throw std::runtime_error(error);
-        store.apply({key, doc.object, "test.yaml:" + std::to_string(doc.line)});
-    }
-    return store;
-}
 
 std::string secret(const std::string& name, const certificate& c)
 {

@@ -1,0 +1,32 @@
+#pragma once
+// Small text helpers for header values and configuration lists.
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
+inline std::string_view trim_ows(std::string_view v)
+{
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+        v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+        v.remove_suffix(1);
+    return v;
+}
+
+// The items of a `separator`-separated list, trimmed, empty items skipped ("a, ,b" → a, b).
+inline std::vector<std::string_view> split_list(std::string_view list, char separator = ',')
+{
+    std::vector<std::string_view> out;
+    while (!list.empty()) {
+        auto at = list.find(separator);
+        auto item = trim_ows(list.substr(0, at));
+        list = at == std::string_view::npos ? std::string_view() : list.substr(at + 1);
+        if (!item.empty())
+            out.push_back(item);
+    }
+    return out;
+}
+
+}  // namespace sluice
