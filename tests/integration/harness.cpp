@@ -384,6 +384,7 @@ raw_server::raw_server(handler h) : acceptor_(io_), handler_(std::move(h))
                 return;
             auto sock = std::make_shared<tcp::socket>(std::move(s));
             sockets_.push_back(sock);
+            shutdown_fds_.push_back(::dup(sock->native_handle()));
             connections_.emplace_back([this, sock] {
                 try {
                     handler_(*sock);
@@ -404,8 +405,10 @@ raw_server::~raw_server()
         std::lock_guard lock(mutex_);
         stopping_ = true;
         // Handlers blocked reading a connection that sluice keeps pooled return now.
-        for (auto& sock : sockets_)
-            ::shutdown(sock->native_handle(), SHUT_RDWR);
+        // Through our own duplicate of each descriptor: a handler may close its socket
+        // meanwhile, and the socket object is its thread's.
+        for (int fd : shutdown_fds_)
+            ::shutdown(fd, SHUT_RDWR);
     }
     // Unblock accept() with a connection of our own.
     try {
@@ -417,6 +420,8 @@ raw_server::~raw_server()
     thread_.join();
     for (auto& t : connections_)
         t.join();
+    for (int fd : shutdown_fds_)
+        ::close(fd);
 }
 
 std::string run_command(const std::string& command)

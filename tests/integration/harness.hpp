@@ -161,6 +161,7 @@ private:
     std::thread thread_;
     std::vector<std::thread> connections_;
     std::vector<std::shared_ptr<boost::asio::ip::tcp::socket>> sockets_;  // kept open until the end
+    std::vector<int> shutdown_fds_;  // duplicates, for unblocking handlers at the end
     std::mutex mutex_;
     uint16_t port_ = 0;
     bool stopping_ = false;
