@@ -112,6 +112,7 @@ struct session {
     const location* loc = nullptr;
     std::string_view canary;
     std::string_view hsts;  // Strict-Transport-Security for the current response, if any
+    double upstream_seconds = -1;  // time spent on upstreams for the current request, -1: none
     // For the access log, reset per request (strings keep their capacity).
     struct request_log {
         std::string remote_addr, target, host, user, request_id;
@@ -520,10 +521,10 @@ asio::awaitable<attempt_result> try_logged(session<Stream>& s, request_state& rs
     s.log.attempt_bytes = 0;
     attempt_result r = rs.loc.tls_upstream ? co_await try_endpoint<Stream, upstream_tls_stream>(s, rs, ep, allow_reuse)
                                            : co_await try_endpoint<Stream, tcp::socket>(s, rs, ep, allow_reuse);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    s.upstream_seconds = (s.upstream_seconds < 0 ? 0 : s.upstream_seconds) + seconds;
     if (s.w.has_access_log() && r.outcome != attempt_outcome::retry_same)
-        s.log.add_attempt(ep, s.log.attempt_status ? s.log.attempt_status : r.status,
-                          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-                          s.log.attempt_bytes);
+        s.log.add_attempt(ep, s.log.attempt_status ? s.log.attempt_status : r.status, seconds, s.log.attempt_bytes);
     co_return r;
 }
 
@@ -917,6 +918,7 @@ asio::awaitable<bool> handle_request(session<Stream>& s, request_parser& parser,
     s.loc = nullptr;
     s.canary = {};
     s.hsts = {};
+    s.upstream_seconds = -1;
     s.status = 0;
     s.bytes_out = 0;
     http::verb method = parser.get().method();
@@ -925,7 +927,7 @@ asio::awaitable<bool> handle_request(session<Stream>& s, request_parser& parser,
         std::string_view method_name = method == http::verb::unknown ? std::string_view("OTHER") : std::string_view(http::to_string(method));
         auto elapsed = std::chrono::steady_clock::now() - start;
         const location& loc = s.loc ? *s.loc : snap->catch_all.fallback;
-        s.w.metrics().record(loc, method_name, s.status, s.canary, elapsed, s.bytes_out);
+        s.w.metrics().record(loc, method_name, s.status, s.canary, elapsed, s.bytes_out, s.upstream_seconds);
         if (s.w.has_access_log() && snap->settings.access_log && loc.policy.access_log)
             write_access_log(s, parser, *snap, loc, method_name, elapsed);
     }

@@ -23,6 +23,10 @@ struct request_series {
     std::array<uint64_t, duration_buckets.size()> duration_counts{};
     double size_sum = 0;
     std::array<uint64_t, size_buckets.size()> size_counts{};
+    // Requests an upstream answered, and the time spent on the upstream (all tries).
+    uint64_t upstream_count = 0;
+    double upstream_sum = 0;
+    std::array<uint64_t, duration_buckets.size()> upstream_counts{};
     void merge(const request_series& other);
 };
 
@@ -35,8 +39,9 @@ public:
     // `canary` names the canary backend that served it, if one did.
     // `method` must be static text (an HTTP method name) and `canary` snapshot-owned or static:
     // their addresses key the fast index.
+    // `upstream_seconds`: time spent on upstreams, negative when none was asked.
     void record(const location& loc, std::string_view method, unsigned status, std::string_view canary,
-                std::chrono::duration<double> duration, uint64_t response_bytes);
+                std::chrono::duration<double> duration, uint64_t response_bytes, double upstream_seconds = -1);
     // A new snapshot: location addresses change, so the fast index is rebuilt lazily.
     void forget_locations() { fast_.clear(); }
     const series_map& series() const { return series_; }

@@ -109,6 +109,10 @@ TEST_F(observability_test, request_metrics_count_known_traffic)
     EXPECT_EQ(metric_value(text, "nginx_ingress_controller_request_duration_seconds_bucket",
                            with({"method=\"GET\"", "status=\"200\"", "le=\"+Inf\""})), 3);
     EXPECT_GT(metric_value(text, "nginx_ingress_controller_response_size_sum", with({"method=\"GET\"", "status=\"200\""})), 300);
+    EXPECT_EQ(metric_value(text, "nginx_ingress_controller_response_duration_seconds_count",
+                           with({"method=\"GET\"", "status=\"200\""})), 3) << "time on the upstream";
+    EXPECT_EQ(metric_value(text, "nginx_ingress_controller_response_duration_seconds_count", {"status=\"404\""}), -1)
+        << "no upstream answered the 404";
     // The 404 from the host's fallback has the host's labels and no service.
     EXPECT_EQ(metric_value(text, "nginx_ingress_controller_requests", {"host=\"m.test\"", "status=\"404\"", "service=\"\""}), 1);
     EXPECT_EQ(s_->metric("nginx_ingress_controller_config_last_reload_successful"), 1);
