@@ -553,6 +553,31 @@ asio::awaitable<attempt_result> try_backend(session<Stream>& s, request_state& r
     co_return last;
 }
 
+// The Ingress and Service a location belongs to, as ingress-nginx's $namespace, $ingress_name,
+// $service_name and $service_port (empty for the controller's own locations). Views into the
+// snapshot.
+struct location_names {
+    std::string_view ns, ingress, service, port;
+};
+
+location_names names_of(const route_snapshot& snap, const location& loc)
+{
+    location_names n;
+    std::string_view ingress = loc.ingress;  // namespace/name
+    if (auto slash = ingress.find('/'); slash != std::string_view::npos) {
+        n.ns = ingress.substr(0, slash);
+        n.ingress = ingress.substr(slash + 1);
+    }
+    if (loc.backend != no_backend) {
+        std::string_view key = snap.backends[loc.backend].key;  // namespace/service:port
+        auto slash = key.find('/');
+        auto colon = key.rfind(':');
+        n.service = key.substr(slash + 1, colon - slash - 1);
+        n.port = key.substr(colon + 1);
+    }
+    return n;
+}
+
 // custom-http-errors, as ingress-nginx's @custom_ locations: the error backend gets GET / with
 // X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port
 // (X-Request-ID and the forwarded headers are already set) and its answer, status included, goes
@@ -566,18 +591,7 @@ asio::awaitable<bool> answer_custom_error(session<Stream>& s, request_state& rs,
     if (loc.error_backend == no_backend || rs.snap.backends[loc.error_backend].state != backend_state::ready)
         co_return co_await send_local(s, &rs.parser, status, rs.keep_alive, rs.head, loc.policy.send_timeout);
     auto& req = rs.parser.get();
-    std::string ns, ingress, service, port;
-    if (auto slash = loc.ingress.find('/'); slash != std::string::npos) {
-        ns = loc.ingress.substr(0, slash);
-        ingress = loc.ingress.substr(slash + 1);
-    }
-    if (loc.backend != no_backend) {
-        const std::string& key = rs.snap.backends[loc.backend].key;  // namespace/service:port
-        auto slash = key.find('/');
-        auto colon = key.rfind(':');
-        service = key.substr(slash + 1, colon - slash - 1);
-        port = key.substr(colon + 1);
-    }
+    const location_names names = names_of(rs.snap, loc);
     std::string accept(req[http::field::accept]);
     req.method(rs.head ? http::verb::head : http::verb::get);
     req.target("/");
@@ -587,10 +601,10 @@ asio::awaitable<bool> answer_custom_error(session<Stream>& s, request_state& rs,
     req.set("X-Code", std::to_string(status));
     req.set("X-Format", accept);
     req.set("X-Original-URI", rs.original_target);
-    req.set("X-Namespace", ns);
-    req.set("X-Ingress-Name", ingress);
-    req.set("X-Service-Name", service);
-    req.set("X-Service-Port", port);
+    req.set("X-Namespace", names.ns);
+    req.set("X-Ingress-Name", names.ingress);
+    req.set("X-Service-Name", names.service);
+    req.set("X-Service-Port", names.port);
     rs.no_body = true;
     rs.no_intercept = true;
     rs.expect_continue = false;
@@ -886,18 +900,11 @@ void write_access_log(session<Stream>& s, request_parser& parser, const route_sn
     r.upstream_status = s.log.upstream_status;
     r.upstream_response_time = s.log.upstream_time;
     r.upstream_response_length = s.log.upstream_length;
-    std::string_view ingress = loc.ingress;
-    if (auto slash = ingress.find('/'); slash != std::string_view::npos) {
-        r.ingress_namespace = ingress.substr(0, slash);
-        r.ingress_name = ingress.substr(slash + 1);
-    }
-    if (loc.backend != no_backend) {
-        std::string_view key = snap.backends[loc.backend].key;  // namespace/service:port
-        auto slash = key.find('/');
-        auto colon = key.rfind(':');
-        r.service_name = key.substr(slash + 1, colon - slash - 1);
-        r.service_port = key.substr(colon + 1);
-    }
+    const location_names names = names_of(snap, loc);
+    r.ingress_namespace = names.ns;
+    r.ingress_name = names.ingress;
+    r.service_name = names.service;
+    r.service_port = names.port;
     r.location_path = loc.raw_path.empty() ? std::string_view(loc.path) : std::string_view(loc.raw_path);
     r.request_fields = &parser.get();
     std::string& line = s.w.log_scratch();
