@@ -51,6 +51,8 @@ std::string metrics_text(const sluice::controller& ctl, sluice::proxy_server& pr
     metric("sluice_tls_handshakes_total", "counter", "TLS handshakes completed with clients.", t.tls_handshakes);
     metric("sluice_tls_handshake_errors_total", "counter", "TLS handshakes with clients that failed.",
            t.tls_handshake_errors);
+    metric("sluice_upgraded_connections_active", "gauge", "Upgraded connections (WebSocket and others) being tunnelled.",
+           t.tunnels_open);
     out += sluice::render_request_metrics(proxy.collect_request_metrics(std::chrono::seconds(1)), controller_labels);
     return out;
 }

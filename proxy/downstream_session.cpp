@@ -5,7 +5,9 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -258,10 +260,140 @@ struct request_state {
     bool no_body = false;       // send no body (the custom-error request)
     bool no_intercept = false;  // relay every status (the custom-error request itself)
     std::string original_target;  // $request_uri, kept when the location has custom-http-errors
+    std::string upgrade;          // the client's Upgrade value: a 101 from the upstream opens a tunnel
     uint64_t body_bytes = 0;
     char* buf = nullptr;
     size_t buf_size = 0;
 };
+
+// After a 101: bytes both ways until either side is done. An idle tunnel holds no buffer on a
+// plain socket: it waits for readability and borrows the worker's buffer only to move bytes.
+// The tunnel closes when nothing moves in either direction for proxy-read-timeout (a client
+// write that stalls for proxy-send-timeout also ends it). A routing swap does not touch it: the
+// request pinned its snapshot, and nothing here looks at the current one.
+struct tunnel_state {
+    deadline_slot& idle;           // the upstream's slot: re-armed whenever bytes move
+    std::chrono::milliseconds idle_timeout;
+    uint64_t to_client = 0;
+    bool closing = false;          // one side failed: the other pump stops too
+};
+
+template <class S>
+bool is_plain(const S&)
+{
+    return std::is_same_v<S, tcp::socket>;
+}
+
+template <class Stream, class To>
+asio::awaitable<error_code> tunnel_send(session<Stream>& s, To& to, deadline_slot& to_deadline, tunnel_state& t,
+                                        bool toward_client, std::chrono::milliseconds send_timeout, const char* data,
+                                        size_t n)
+{
+    t.idle.arm(t.idle_timeout);
+    to_deadline.arm(send_timeout);
+    auto [ec, written] = co_await asio::async_write(to, asio::buffer(data, n), nothrow);
+    if (toward_client) {
+        t.to_client += written;
+        s.bytes_out += written;
+    }
+    t.idle.arm(t.idle_timeout);
+    co_return ec;
+}
+
+// Copies `from` to `to` (after the bytes already read into `pending`) until end of stream or
+// error. On end of stream a plain `to` is half-closed so the other direction can finish; any
+// other ending stops the whole tunnel.
+template <class Stream, class From, class To>
+asio::awaitable<void> pump(session<Stream>& s, From& from, To& to, deadline_slot& to_deadline, beast::flat_buffer& pending,
+                           tunnel_state& t, bool toward_client, std::chrono::milliseconds send_timeout)
+{
+    body_buffer held;  // kept for the tunnel's life when `from` is TLS (OpenSSL may hold bytes)
+    error_code ec;
+    if (pending.size()) {
+        std::string first(static_cast<const char*>(pending.data().data()), pending.size());
+        pending.consume(pending.size());
+        ec = co_await tunnel_send(s, to, to_deadline, t, toward_client, send_timeout, first.data(), first.size());
+    }
+    while (!ec && !t.closing) {
+        size_t n = 0;
+        body_buffer lent;
+        char* buf = nullptr;
+        size_t size = 0;
+        if constexpr (std::is_same_v<From, tcp::socket>) {
+            std::tie(ec) = co_await from.async_wait(tcp::socket::wait_read, nothrow);
+            if (ec)
+                break;
+            lent = s.w.take_buffer();
+            buf = lent->data();
+            size = lent->size();
+            n = from.read_some(asio::buffer(buf, size), ec);
+            if (would_block(ec)) {
+                ec = {};
+                s.w.return_buffer(std::move(lent));
+                continue;
+            }
+        } else {
+            if (!held)
+                held = s.w.take_buffer();
+            buf = held->data();
+            size = held->size();
+            std::tie(ec, n) = co_await from.async_read_some(asio::buffer(buf, size), nothrow);
+        }
+        if (n) {
+            // Bytes that came with the end of stream still go through.
+            error_code wec = co_await tunnel_send(s, to, to_deadline, t, toward_client, send_timeout, buf, n);
+            if (!ec)
+                ec = wec;
+        }
+        if (lent)
+            s.w.return_buffer(std::move(lent));
+    }
+    s.w.return_buffer(std::move(held));
+    if ((ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) && is_plain(to) && !t.closing) {
+        error_code ignored;  // the peer may be gone already
+        lowest(to).shutdown(tcp::socket::shutdown_send, ignored);
+        co_return;
+    }
+    t.closing = true;
+    error_code ignored;
+    lowest(from).cancel(ignored);
+    lowest(to).cancel(ignored);
+}
+
+// Relays the upstream's 101 and tunnels both ways; the connections end with the tunnel.
+template <class Stream, class Up>
+asio::awaitable<attempt_result> open_tunnel(session<Stream>& s, request_state& rs, Up& up, deadline_slot& up_deadline,
+                                            http::response_header<>& res)
+{
+    using namespace asio::experimental::awaitable_operators;
+    const location_policy& policy = rs.loc.policy;
+    std::string protocol(res[http::field::upgrade]);
+    prepare_downstream_response(res);
+    res.set(http::field::upgrade, protocol.empty() ? rs.upgrade : protocol);
+    res.set(http::field::connection, "upgrade");
+    if (!s.hsts.empty())
+        res.set(http::field::strict_transport_security, s.hsts);
+    s.status = 101;
+    s.log.attempt_status = 101;
+    http::response<http::empty_body> head{std::move(res)};
+    http::response_serializer<http::empty_body> sr{head};
+    s.client_deadline.arm(policy.send_timeout);
+    auto [ec, n] = co_await http::async_write_header(s.client, sr, nothrow);
+    s.bytes_out += n;
+    if (ec)
+        co_return attempt_result{attempt_outcome::abort};
+    s.w.counters().tunnels_open.fetch_add(1, std::memory_order_relaxed);
+    tunnel_state t{up_deadline, policy.read_timeout};
+    up_deadline.arm(policy.read_timeout);
+    s.client_deadline.disarm();
+    co_await (pump(s, up, s.client, s.client_deadline, s.upstream_buf, t, true, policy.send_timeout) &&
+              pump(s, s.client, up, up_deadline, s.client_buf, t, false, policy.send_timeout));
+    s.w.counters().tunnels_open.fetch_sub(1, std::memory_order_relaxed);
+    s.log.attempt_bytes = t.to_client;
+    s.log.body_bytes = t.to_client;
+    up_deadline.disarm();
+    co_return attempt_result{attempt_outcome::done, 101, false};
+}
 
 // One try of one endpoint: connect (or reuse), send the request, relay the response. `Up` is
 // the upstream stream: a plain socket, or TLS for backend-protocol HTTPS.
@@ -409,6 +541,12 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
         unsigned code = rp->get().result_int();
         if (code < 100 || code >= 200 || code == 101)
             break;
+    }
+    if (rp->get().result_int() == 101) {
+        // Switching protocols only when the client asked to: otherwise the upstream is broken.
+        if (rs.upgrade.empty())
+            co_return attempt_result{attempt_outcome::failed, 502};
+        co_return co_await open_tunnel(s, rs, up, up_deadline, rp->get().base());
     }
     // custom-http-errors: the status is answered elsewhere; the upstream's body is not read, so
     // its connection is closed rather than pooled.
@@ -633,6 +771,11 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
         request_id = request_id_copy;
     }
     const bool chunked = rs.parser.chunked();
+    // WebSocket and any other Upgrade, as ingress-nginx's "Upgrade $http_upgrade" and
+    // "Connection $connection_upgrade". A request with a body is not upgraded: its bytes after the
+    // header would be both body and tunnel.
+    if (auto it = req.find(http::field::upgrade); it != req.end() && req.version() >= 11 && rs.parser.is_done())
+        rs.upgrade = std::string(it->value());
     if (s.w.has_access_log())
         s.log.request_id.assign(request_id);
     prepare_upstream_request(req, forward_context{client.remote_addr, client.best_host, client.port, client.scheme,
@@ -641,6 +784,13 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
         req.erase(http::field::content_length);
         req.chunked(true);
     }
+    if (!rs.upgrade.empty())
+        req.set(http::field::upgrade, rs.upgrade);
+    // connection-proxy-header replaces the Connection value in every case, as in ingress-nginx.
+    if (!rs.loc.policy.connection_header.empty())
+        req.set(http::field::connection, rs.loc.policy.connection_header);
+    else if (!rs.upgrade.empty())
+        req.set(http::field::connection, "upgrade");
 
     body_buffer buffer = s.w.take_buffer();
     rs.buf = buffer->data();

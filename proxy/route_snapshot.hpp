@@ -87,6 +87,7 @@ struct location_policy {
     // custom-http-errors: these statuses (from the upstream, or sluice's own 502/503/504) are
     // answered by error_backend instead (or sluice's page when there is none).
     std::vector<uint16_t> custom_errors;
+    std::string connection_header;  // connection-proxy-header: the Connection value sent upstream
 };
 
 enum class backend_state : uint8_t { ready, no_endpoints, service_missing };

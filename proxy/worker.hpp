@@ -37,6 +37,7 @@ struct worker_counters {
     std::atomic<uint64_t> snapshot_swaps{0};
     std::atomic<uint64_t> tls_handshakes{0};
     std::atomic<uint64_t> tls_handshake_errors{0};
+    std::atomic<int64_t> tunnels_open{0};  // upgraded connections (WebSocket and others)
 };
 
 // A password check under way on the slow-work pool. Requests with the same credentials wait for

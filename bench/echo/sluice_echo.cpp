@@ -1,6 +1,9 @@
 // sluice-echo: answers every request with 200 and a JSON description of the request, in the shape
 // of the Kubernetes ingress conformance echoserver, plus the size and SHA-256 of the body it read.
 // With --tls-cert/--tls-key it speaks HTTPS and also reports the SNI name the client sent.
+// A WebSocket upgrade is accepted and every message echoed back; the text message "whoami" gets
+// the JSON description of the upgrade request instead. --status and --delay-ms make it answer
+// with another status, or late.
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -11,10 +14,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -32,6 +38,8 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 struct options {
     std::string service = "echo";
     std::string pod;
+    unsigned status = 200;
+    unsigned delay_ms = 0;
 };
 
 std::string hex(const unsigned char* d, unsigned n)
@@ -43,6 +51,34 @@ std::string hex(const unsigned char* d, unsigned n)
         s.push_back(digits[d[i] & 15]);
     }
     return s;
+}
+
+// Accepts the upgrade in `req` (bytes already read stay in `buffer`) and echoes messages.
+template <class Stream>
+asio::awaitable<void> serve_websocket(Stream& stream, beast::flat_buffer& buffer,
+                                      const http::request<http::buffer_body>& req, std::string whoami)
+{
+    beast::websocket::stream<Stream&> ws(stream);
+    // A client waits for the 101 before it sends a frame, so nothing past the header is pending.
+    (void)buffer;
+    http::request<http::empty_body> head{req.base()};
+    auto [aec] = co_await ws.async_accept(head, nothrow);
+    if (aec)
+        co_return;
+    beast::flat_buffer message;
+    for (;;) {
+        auto [rec, n] = co_await ws.async_read(message, nothrow);
+        if (rec)
+            break;
+        std::string text = beast::buffers_to_string(message.data());
+        message.consume(message.size());
+        ws.text(ws.got_text());
+        if (ws.got_text() && text == "whoami")
+            text = whoami;
+        auto [wec, wn] = co_await ws.async_write(asio::buffer(text), nothrow);
+        if (wec)
+            break;
+    }
 }
 
 template <class Stream>
@@ -108,13 +144,21 @@ asio::awaitable<void> serve_stream(Stream& stream, const options& opt, const std
                          {"body_sha256", digest}};
         if constexpr (!std::is_same_v<Stream, tcp::socket>)
             j["sni"] = sni;
-        http::response<http::string_body> res{http::status::ok, req.version()};
+        if (beast::websocket::is_upgrade(req)) {
+            co_await serve_websocket(stream, buffer, req, j.dump());
+            break;
+        }
+        if (opt.delay_ms) {
+            asio::steady_timer t(stream.get_executor(), std::chrono::milliseconds(opt.delay_ms));
+            co_await t.async_wait(nothrow);
+        }
+        http::response<http::string_body> res{static_cast<http::status>(opt.status), req.version()};
         res.set(http::field::content_type, "application/json");
         res.keep_alive(req.keep_alive());
         res.body() = j.dump() + "\n";
         res.prepare_payload();
         if (req.method() == http::verb::head) {
-            http::response<http::empty_body> head{http::status::ok, req.version()};
+            http::response<http::empty_body> head{static_cast<http::status>(opt.status), req.version()};
             head.set(http::field::content_type, "application/json");
             head.content_length(res.body().size());
             head.keep_alive(req.keep_alive());
@@ -181,6 +225,8 @@ int main(int argc, char** argv)
         "service", po::value(&opt.service)->default_value(opt.service), "service name to report")(
         "pod", po::value(&opt.pod), "pod name to report (default: service-port)")(
         "threads", po::value(&threads)->default_value(threads), "threads")(
+        "status", po::value(&opt.status)->default_value(opt.status), "status of every answer")(
+        "delay-ms", po::value(&opt.delay_ms)->default_value(opt.delay_ms), "wait this long before answering")(
         "tls-cert", po::value(&tls_cert), "PEM certificate chain: serve HTTPS")("tls-key", po::value(&tls_key),
                                                                                "PEM private key of --tls-cert");
     po::variables_map vm;
