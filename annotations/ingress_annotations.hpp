@@ -79,6 +79,30 @@ struct backend_tls_config {
     std::string secret;        // proxy-ssl-secret "namespace/name": ca.crt, optional tls.crt + tls.key
 };
 
+// allowlist-source-range (whitelist-), denylist-source-range, limit-*: unset values take the
+// ConfigMap's. A list with an entry that is not an address or CIDR sets `error` (fail closed).
+struct access_config {
+    std::optional<std::vector<std::string>> allow;
+    std::optional<std::vector<std::string>> deny;
+    uint32_t connections = 0;  // limit-connections
+    uint32_t rps = 0;          // limit-rps
+    uint32_t rpm = 0;          // limit-rpm
+    uint32_t burst_multiplier = 5;
+    std::vector<std::string> limit_exempt;  // limit-allowlist (limit-whitelist)
+    std::string error;
+};
+
+// enable-cors and cors-*, with ingress-nginx's defaults.
+struct cors_config {
+    bool enabled = false;
+    std::vector<std::string> origins{"*"};
+    std::string methods = "GET, PUT, POST, DELETE, PATCH, OPTIONS";
+    std::string headers = "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization";
+    std::string expose_headers;
+    bool credentials = true;
+    uint64_t max_age = 1728000;
+};
+
 struct ingress_annotations {
     std::optional<canary_config> canary;
     std::optional<auth_basic_config> auth_basic;
@@ -88,6 +112,8 @@ struct ingress_annotations {
     std::string upstream_vhost;
     ssl_redirect_config ssl;
     backend_tls_config backend_tls;
+    access_config access;
+    cors_config cors;
     std::vector<annotation_diagnostic> diagnostics;
 };
 

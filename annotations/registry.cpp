@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "annotations/access.hpp"
 #include "annotations/auth_basic.hpp"
 #include "annotations/canary.hpp"
 #include "annotations/proxy.hpp"
@@ -33,6 +34,13 @@ constexpr const char* ssl_redirect_keys[] = {"ssl-redirect", "force-ssl-redirect
 constexpr const char* backend_tls_keys[] = {"backend-protocol",      "proxy-ssl-verify", "proxy-ssl-verify-depth",
                                             "proxy-ssl-server-name", "proxy-ssl-name",   "proxy-ssl-secret"};
 
+constexpr const char* access_keys[] = {"denylist-source-range",
+                                                         "limit-rpm",
+                                              "limit-whitelist"};
+constexpr const char* cors_keys[] = {             "cors-allow-methods",
+                                         "cors-allow-credentials",
+                                     "cors-max-age"};
+
 constexpr const char* auth_basic_keys[] = {"auth-type", "auth-secret", "auth-secret-type", "auth-realm"};
 
 constexpr annotation_group groups[] = {
@@ -44,6 +52,8 @@ constexpr annotation_group groups[] = {
     {"upstream-vhost", vhost_keys, parse_upstream_vhost},
     {"ssl-redirect", ssl_redirect_keys, parse_ssl_redirect},
     {"backend-tls", backend_tls_keys, parse_backend_tls},
+    {"access", access_keys, parse_access},
+    {"cors", cors_keys, parse_cors},
     {"snippets", snippet_keys, refuse_snippets},
 };
 
@@ -56,13 +66,13 @@ constexpr std::string_view known_unsupported[] = {
     "auth-request-redirect", "auth-response-headers", "auth-signin", "auth-signin-redirect-param",
     "auth-tls-error-page", "auth-tls-match-cn", "auth-tls-pass-certificate-to-upstream", "auth-tls-secret",
     "auth-tls-verify-client", "auth-tls-verify-depth", "auth-url", "client-body-timeout", "connection-proxy-header",
-    "cors-allow-credentials", "cors-allow-headers", "cors-allow-methods", "cors-allow-origin",
-    "cors-expose-headers", "cors-max-age", "custom-headers",
-    "denylist-source-range", "disable-proxy-intercept-errors", "enable-cors",
+    "cors-allow-headers", "cors-allow-origin",
+    "cors-expose-headers", "custom-headers",
+    "disable-proxy-intercept-errors", "enable-cors",
     "enable-global-auth", "enable-modsecurity", "enable-opentelemetry", "enable-owasp-core-rules",
     "enable-rewrite-log", "fastcgi-index", "fastcgi-params-configmap", "http2-push-preload", "limit-allowlist",
-    "limit-burst-multiplier", "limit-connections", "limit-rate", "limit-rate-after", "limit-rpm", "limit-rps",
-    "limit-whitelist", "load-balance", "mirror-host", "mirror-request-body", "mirror-target",
+    "limit-burst-multiplier", "limit-connections", "limit-rate", "limit-rate-after", "limit-rps",
+    "load-balance", "mirror-host", "mirror-request-body", "mirror-target",
     "modsecurity-transaction-id", "opentelemetry-operation-name", "opentelemetry-trust-incoming-span",
     "proxy-buffer-size", "proxy-buffering", "proxy-buffers-number", "proxy-busy-buffers-size",
     "proxy-cookie-domain", "proxy-cookie-path", "proxy-http-version", "proxy-max-temp-file-size",

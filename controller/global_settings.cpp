@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "proxy/access_control.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/text.hpp"
 #include "tls/settings.hpp"
@@ -118,6 +119,29 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
                 out = *b;
             return b.has_value();
         });
+    };
+    auto status_into = [](unsigned& out) {
+        return setter([&out](std::string_view v) {
+            auto n = parse_uint(trim(v));
+            if (!n || *n < 200 || *n > 599)
+                return false;
+            out = static_cast<unsigned>(*n);
+            return true;
+        });
+    };
+    // whitelist-source-range and denylist-source-range: the defaults of every location.
+    auto set_networks = [&](std::string_view v, bool allow) {
+        std::vector<ip_network> nets;
+        for (auto item : split_list(v)) {
+            auto net = ip_network::parse(item);
+            if (!net)
+                return false;
+            nets.push_back(*net);
+        }
+        auto rules = std::make_shared<access_rules>(loc.access ? *loc.access : access_rules{});
+        (allow ? rules->allow : rules->deny) = std::move(nets);
+        loc.access = rules;
+        return true;
     };
     // Values that have more to say than "invalid" report their own diagnostic.
     auto report = [&](std::string_view key, const std::string& why) {
@@ -282,6 +306,10 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
              loc.custom_errors = std::move(*codes);
              return true;
          }},
+        {"whitelist-source-range", [&](std::string_view v) { return set_networks(v, true); }},
+        {"denylist-source-range", [&](std::string_view v) { return set_networks(v, false); }},
+        {"limit-req-status-code", status_into(settings.limit_req_status)},
+        {"limit-conn-status-code", status_into(settings.limit_conn_status)},
         {"hsts", bool_into(settings.hsts)},
         {"hsts-include-subdomains", bool_into(settings.hsts_include_subdomains)},
         {"hsts-preload", bool_into(settings.hsts_preload)},

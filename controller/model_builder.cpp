@@ -7,6 +7,9 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "controller/global_settings.hpp"
+#include "annotations/access.hpp"
+#include "proxy/access_control.hpp"
+#include "proxy/cors.hpp"
 #include "proxy/htpasswd.hpp"
 #include "proxy/request_metrics.hpp"
 #include "proxy/url_template.hpp"
@@ -518,6 +521,9 @@ private:
         set_if(loc.policy.use_port_in_redirects, a.ssl.use_port_in_redirects);
         if (a.auth_basic)
             loc.auth = resolve_basic_auth(ing, *a.auth_basic);
+        loc.policy.access = resolve_access(ing, a.access);
+        if (a.cors.enabled)
+            loc.policy.cors = resolve_cors(ing, a.cors);
         if (a.backend_tls.https)
             loc.tls_upstream = resolve_upstream_tls(ing, a.backend_tls);
         std::string error;
@@ -541,6 +547,58 @@ private:
             }
         }
         return a.rewrite.use_regex || rewrites;
+    }
+
+    // Source ranges and limits of an Ingress's locations, one object per Ingress: its locations
+    // share the limit counters, as ingress-nginx's per-Ingress zones. Lists left out of the
+    // annotations take the ConfigMap's (whitelist-source-range, denylist-source-range).
+    std::shared_ptr<const access_rules> resolve_access(const k8s::ingress& ing, const annotations::access_config& c)
+    {
+        const std::string key = ing.meta.ns + "/" + ing.meta.name;
+        if (auto it = access_.find(key); it != access_.end())
+            return it->second;
+        if (!c.allow && !c.deny && !c.connections && !c.rps && !c.rpm && c.error.empty())
+            return access_[key] = defaults_.access;
+        auto rules = std::make_shared<access_rules>(defaults_.access ? *defaults_.access : access_rules{});
+        auto networks = [](const std::vector<std::string>& items) {
+            std::vector<ip_network> out;
+            for (const auto& item : items)
+                out.push_back(*ip_network::parse(item));  // checked by the annotation parser
+            return out;
+        };
+        if (c.allow)
+            rules->allow = networks(*c.allow);
+        if (c.deny)
+            rules->deny = networks(*c.deny);
+        rules->misconfigured = c.error;
+        rules->connections = c.connections;
+        rules->rps = c.rps;
+        rules->rpm = c.rpm;
+        rules->burst_multiplier = c.burst_multiplier;
+        rules->limit_exempt = networks(c.limit_exempt);
+        rules->zone = std::hash<std::string>{}(key);
+        return access_[key] = rules;
+    }
+
+    std::shared_ptr<const cors_policy> resolve_cors(const k8s::ingress& ing, const annotations::cors_config& c)
+    {
+        const std::string key = ing.meta.ns + "/" + ing.meta.name;
+        if (auto it = cors_.find(key); it != cors_.end())
+            return it->second;
+        auto p = std::make_shared<cors_policy>();
+        for (const auto& origin : c.origins) {
+            if (origin == "*")
+                p->any_origin = true;
+            p->origins.push_back(origin);
+        }
+        if (c.credentials)
+            p->headers.emplace_back("Access-Control-Allow-Credentials", "true");
+        p->headers.emplace_back("Access-Control-Allow-Methods", c.methods);
+        p->headers.emplace_back("Access-Control-Allow-Headers", c.headers);
+        if (!c.expose_headers.empty())
+            p->headers.emplace_back("Access-Control-Expose-Headers", c.expose_headers);
+        p->headers.emplace_back("Access-Control-Max-Age", std::to_string(c.max_age));
+        return cors_[key] = p;
     }
 
     // backend-protocol HTTPS with its proxy-ssl-* settings; one client context per distinct
@@ -1030,6 +1088,8 @@ private:
     std::set<std::string> reported_;
     std::map<std::string, std::shared_ptr<const basic_auth>> auth_by_ingress_;
     std::map<std::string, std::shared_ptr<const upstream_tls>> upstream_tls_;
+    std::map<std::string, std::shared_ptr<const access_rules>> access_;
+    std::map<std::string, std::shared_ptr<const cors_policy>> cors_;
     uint32_t default_backend_ = no_backend;
 };
 

@@ -14,6 +14,8 @@
 #include <boost/beast/http.hpp>
 
 #include "controller/log.hpp"
+#include "proxy/access_control.hpp"
+#include "proxy/cors.hpp"
 #include "proxy/deadline.hpp"
 #include "proxy/error_pages.hpp"
 #include "proxy/forward_headers.hpp"
@@ -113,7 +115,12 @@ struct session {
     // The current request, for the metrics: what answered and how much was sent.
     const location* loc = nullptr;
     std::string_view canary;
-    std::string_view hsts;  // Strict-Transport-Security for the current response, if any
+    // Headers sluice adds to the current response, whoever answers it.
+    std::string_view hsts;              // Strict-Transport-Security, if any
+    const cors_policy* cors = nullptr;  // set with cors_origin when the request's Origin is allowed
+    std::string cors_origin;
+    const std::vector<std::pair<std::string, std::string>>* custom_headers = nullptr;  // add-headers, custom-headers
+    std::string set_cookie;             // the session-affinity cookie, when one is issued
     double upstream_seconds = -1;  // time spent on upstreams for the current request, -1: none
     // For the access log, reset per request (strings keep their capacity).
     struct request_log {
@@ -154,6 +161,25 @@ struct session {
 };
 
 using request_parser = http::request_parser<http::buffer_body>;
+
+// The headers the location adds to every response (more_set_headers in ingress-nginx: they
+// replace the upstream's fields of the same name), and the affinity cookie (added).
+template <class Stream, bool isRequest, class Fields>
+void add_response_headers(const session<Stream>& s, http::header<isRequest, Fields>& res)
+{
+    if (!s.hsts.empty())
+        res.set(http::field::strict_transport_security, s.hsts);
+    if (s.custom_headers)
+        for (const auto& [name, value] : *s.custom_headers)
+            res.set(name, value);
+    if (s.cors) {
+        res.set(http::field::access_control_allow_origin, s.cors_origin);
+        for (const auto& [name, value] : s.cors->headers)
+            res.set(name, value);
+    }
+    if (!s.set_cookie.empty())
+        res.insert(http::field::set_cookie, s.set_cookie);
+}
 
 // The request fields the canary decision reads.
 class request_fields final : public canary_request {
@@ -212,8 +238,7 @@ asio::awaitable<bool> send_local(session<Stream>& s, request_parser* parser, uns
     res.set(http::field::content_type, "text/html");
     if (extra_name != http::field::unknown)
         res.set(extra_name, extra_value);
-    if (!s.hsts.empty())
-        res.set(http::field::strict_transport_security, s.hsts);
+    add_response_headers(s, res);
     res.content_length(page.size());
     res.keep_alive(keep_alive);
     if (keep_alive && parser && parser->get().version() == 10)
@@ -228,6 +253,28 @@ asio::awaitable<bool> send_local(session<Stream>& s, request_parser* parser, uns
         s.bytes_out += n;
         s.log.body_bytes += n;
     }
+    co_return !ec && keep_alive;
+}
+
+// A CORS preflight: 204 with the Access-Control-* headers (added by add_response_headers).
+template <class Stream>
+asio::awaitable<bool> send_preflight(session<Stream>& s, request_parser& parser, bool keep_alive,
+                                     std::chrono::milliseconds timeout)
+{
+    if (!parser.is_done())
+        keep_alive = keep_alive && co_await discard_body(s, parser, timeout);
+    http::response<http::empty_body> res{http::status::no_content, 11};
+    res.set(http::field::content_type, "text/plain charset=UTF-8");
+    res.set(http::field::content_length, "0");
+    add_response_headers(s, res);
+    res.keep_alive(keep_alive);
+    if (keep_alive && parser.get().version() == 10)
+        res.set(http::field::connection, "keep-alive");
+    http::response_serializer<http::empty_body> sr{res};
+    s.client_deadline.arm(timeout);
+    s.status = 204;
+    auto [ec, n] = co_await http::async_write_header(s.client, sr, nothrow);
+    s.bytes_out += n;
     co_return !ec && keep_alive;
 }
 
@@ -371,8 +418,7 @@ asio::awaitable<attempt_result> open_tunnel(session<Stream>& s, request_state& r
     prepare_downstream_response(res);
     res.set(http::field::upgrade, protocol.empty() ? rs.upgrade : protocol);
     res.set(http::field::connection, "upgrade");
-    if (!s.hsts.empty())
-        res.set(http::field::strict_transport_security, s.hsts);
+    add_response_headers(s, res);
     s.status = 101;
     s.log.attempt_status = 101;
     http::response<http::empty_body> head{std::move(res)};
@@ -559,8 +605,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
     auto& res = rp->get();
     s.log.attempt_status = res.result_int();
     prepare_downstream_response(res);
-    if (!s.hsts.empty())
-        res.set(http::field::strict_transport_security, s.hsts);
+    add_response_headers(s, res);
     // A drain that began while the request was in flight closes the connection after it.
     bool keep_alive = rs.keep_alive && !s.w.draining();
     const bool client_11 = req.version() >= 11 || rs.parser.get().version() >= 11;
@@ -884,6 +929,18 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
         if (auto length = parser.content_length(); length && *length > loc.policy.max_body_size)
             co_return co_await send_local(s, &parser, 413, false, head, loc.policy.send_timeout);
     }
+    // CORS, in the rewrite phase as ingress-nginx's template has it: an allowed Origin gets the
+    // Access-Control-* headers on whatever answers, and an OPTIONS request with one is answered
+    // here (before redirects and access checks, so a preflight needs no credentials).
+    if (const cors_policy* cors = loc.policy.cors.get()) {
+        std::string_view allowed = cors->allow_origin(req[http::field::origin]);
+        if (!allowed.empty()) {
+            s.cors = cors;
+            s.cors_origin.assign(allowed);
+            if (req.method() == http::verb::options)
+                co_return co_await send_preflight(s, parser, keep_alive, loc.policy.send_timeout);
+        }
+    }
     path_captures captures;
     if (loc.rewrite || loc.redirect || loc.x_forwarded_prefix)
         captures = capture_path(loc, s.path);
@@ -909,6 +966,32 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
         to += uri;
         co_return co_await send_local(s, &parser, snap->settings.http_redirect_code, keep_alive, head,
                                       loc.policy.send_timeout, http::field::location, to);
+    }
+    // Preaccess phase (limit_conn, then limit_req per minute and per second) and the access
+    // module's allow/deny, before authentication.
+    connection_slot slot;
+    if (const access_rules* rules = loc.policy.access.get()) {
+        if (!rules->misconfigured.empty())
+            co_return co_await send_local(s, &parser, 503, keep_alive, head, loc.policy.send_timeout);
+        error_code aec;
+        auto addr = asio::ip::make_address(client.remote_addr, aec);
+        if (aec)
+            addr = asio::ip::make_address(s.client_ip, aec);
+        if (rules->has_limits() && !in_networks(rules->limit_exempt, addr)) {
+            rate_limits& limits = rate_limits::shared();
+            if (rules->connections && !slot.acquire(limits, rules->zone, addr, rules->connections))
+                co_return co_await send_local(s, &parser, snap->settings.limit_conn_status, keep_alive, head,
+                                              loc.policy.send_timeout);
+            auto now = rate_limits::clock::now();
+            if ((rules->rpm && !limits.take_request(rules->zone, addr, rules->rpm, std::chrono::minutes(1),
+                                                    rules->rpm * rules->burst_multiplier, now)) ||
+                (rules->rps && !limits.take_request(rules->zone, addr, rules->rps, std::chrono::seconds(1),
+                                                    rules->rps * rules->burst_multiplier, now)))
+                co_return co_await send_local(s, &parser, snap->settings.limit_req_status, keep_alive, head,
+                                              loc.policy.send_timeout);
+        }
+        if (!source_allowed(*rules, addr))
+            co_return co_await send_local(s, &parser, 403, keep_alive, head, loc.policy.send_timeout);
     }
     // Access phase: basic authentication. Slow hashes run on the shared slow-work pool; a
     // success is remembered by this worker under a keyed digest.
@@ -1075,6 +1158,9 @@ asio::awaitable<bool> handle_request(session<Stream>& s, request_parser& parser,
     s.loc = nullptr;
     s.canary = {};
     s.hsts = {};
+    s.cors = nullptr;
+    s.custom_headers = nullptr;
+    s.set_cookie.clear();
     s.upstream_seconds = -1;
     s.status = 0;
     s.bytes_out = 0;

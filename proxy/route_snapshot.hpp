@@ -32,6 +32,8 @@ class certificate;
 class server_context;
 }  // namespace tls
 class log_format;
+struct access_rules;
+struct cors_policy;
 enum class log_escape : uint8_t;
 
 struct string_hash {
@@ -70,6 +72,8 @@ struct global_settings {
     log_escape access_log_escape{};
     unsigned worker_processes = 0;         // worker-processes: threads at start; 0 = one per core
     uint32_t upstream_header_limit = 64 * 1024;  // raised (never lowered) by proxy-buffer-size
+    unsigned limit_req_status = 503;   // limit-req-status-code
+    unsigned limit_conn_status = 503;  // limit-conn-status-code
 };
 
 // Per-location behaviour compiled from annotations and ConfigMap defaults.
@@ -88,6 +92,8 @@ struct location_policy {
     // answered by error_backend instead (or sluice's page when there is none).
     std::vector<uint16_t> custom_errors;
     std::string connection_header;  // connection-proxy-header: the Connection value sent upstream
+    std::shared_ptr<const access_rules> access;  // source ranges and limits; null: none
+    std::shared_ptr<const cors_policy> cors;     // enable-cors; null: off
 };
 
 enum class backend_state : uint8_t { ready, no_endpoints, service_missing };
