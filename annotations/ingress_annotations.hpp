@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "annotations/annotation_reader.hpp"
+#include "proxy/balancer.hpp"
 
 namespace sluice::annotations {
 
@@ -103,6 +104,19 @@ struct cors_config {
     uint64_t max_age = 1728000;
 };
 
+// load-balance, upstream-hash-by*, affinity*, session-cookie-*, service-upstream,
+// proxy-next-upstream(-timeout), connection-proxy-header.
+struct balancing_config {
+    std::optional<balance_kind> load_balance;        // round_robin or ewma
+    std::shared_ptr<const hash_key_template> hash_by; // upstream-hash-by
+    uint32_t subset_size = 0;                        // upstream-hash-by-subset(-size)
+    std::shared_ptr<const affinity_cookie> affinity; // affinity: cookie
+    bool service_upstream = false;
+    std::optional<uint16_t> next_upstream;
+    std::optional<std::chrono::milliseconds> next_upstream_timeout;
+    std::string connection_header;
+};
+
 struct ingress_annotations {
     std::optional<canary_config> canary;
     std::optional<auth_basic_config> auth_basic;
@@ -114,6 +128,7 @@ struct ingress_annotations {
     backend_tls_config backend_tls;
     access_config access;
     cors_config cors;
+    balancing_config balancing;
     std::vector<annotation_diagnostic> diagnostics;
 };
 

@@ -5,6 +5,7 @@
 
 #include "annotations/access.hpp"
 #include "annotations/auth_basic.hpp"
+#include "annotations/balancing.hpp"
 #include "annotations/canary.hpp"
 #include "annotations/proxy.hpp"
 #include "annotations/redirect.hpp"
@@ -34,12 +35,18 @@ constexpr const char* ssl_redirect_keys[] = {"ssl-redirect", "force-ssl-redirect
 constexpr const char* backend_tls_keys[] = {"backend-protocol",      "proxy-ssl-verify", "proxy-ssl-verify-depth",
                                             "proxy-ssl-server-name", "proxy-ssl-name",   "proxy-ssl-secret"};
 
-constexpr const char* access_keys[] = {"denylist-source-range",
-                                                         "limit-rpm",
-                                              "limit-whitelist"};
-constexpr const char* cors_keys[] = {             "cors-allow-methods",
-                                         "cors-allow-credentials",
+constexpr const char* access_keys[] = {
+    "allowlist-source-range", "whitelist-source-range", "denylist-source-range", "limit-connections", "limit-rps",
+    "limit-rpm", "limit-burst-multiplier", "limit-allowlist", "limit-whitelist"};
+constexpr const char* cors_keys[] = {"enable-cors",         "cors-allow-origin",      "cors-allow-methods",
+                                     "cors-allow-headers",  "cors-expose-headers",    "cors-allow-credentials",
                                      "cors-max-age"};
+
+constexpr const char* balancing_keys[] = {
+    "load-balance", "upstream-hash-by", "upstream-hash-by-subset", "upstream-hash-by-subset-size", "affinity",
+    "affinity-mode", "session-cookie-name", "session-cookie-path", "session-cookie-domain", "session-cookie-samesite",
+    "session-cookie-expires", "session-cookie-max-age", "session-cookie-secure", "session-cookie-change-on-failure",
+    "service-upstream", "proxy-next-upstream", "proxy-next-upstream-timeout", "connection-proxy-header"};
 
 constexpr const char* auth_basic_keys[] = {"auth-type", "auth-secret", "auth-secret-type", "auth-realm"};
 
@@ -54,35 +61,28 @@ constexpr annotation_group groups[] = {
     {"backend-tls", backend_tls_keys, parse_backend_tls},
     {"access", access_keys, parse_access},
     {"cors", cors_keys, parse_cors},
+    {"balancing", balancing_keys, parse_balancing},
     {"snippets", snippet_keys, refuse_snippets},
 };
 
 // The rest of ingress-nginx's annotation list (docs annotations.md and annotations-risk.md),
 // sorted for binary search.
 constexpr std::string_view known_unsupported[] = {
-    "affinity", "affinity-canary-behavior", "affinity-mode", "allowlist-source-range", "auth-always-set-cookie",
-    "auth-cache-duration", "auth-cache-key", "auth-keepalive", "auth-keepalive-requests",
-    "auth-keepalive-share-vars", "auth-keepalive-timeout", "auth-method", "auth-proxy-set-headers",
-    "auth-request-redirect", "auth-response-headers", "auth-signin", "auth-signin-redirect-param",
-    "auth-tls-error-page", "auth-tls-match-cn", "auth-tls-pass-certificate-to-upstream", "auth-tls-secret",
-    "auth-tls-verify-client", "auth-tls-verify-depth", "auth-url", "client-body-timeout", "connection-proxy-header",
-    "cors-allow-headers", "cors-allow-origin",
-    "cors-expose-headers", "custom-headers",
-    "disable-proxy-intercept-errors", "enable-cors",
-    "enable-global-auth", "enable-modsecurity", "enable-opentelemetry", "enable-owasp-core-rules",
-    "enable-rewrite-log", "fastcgi-index", "fastcgi-params-configmap", "http2-push-preload", "limit-allowlist",
-    "limit-burst-multiplier", "limit-connections", "limit-rate", "limit-rate-after", "limit-rps",
-    "load-balance", "mirror-host", "mirror-request-body", "mirror-target",
-    "modsecurity-transaction-id", "opentelemetry-operation-name", "opentelemetry-trust-incoming-span",
-    "proxy-buffer-size", "proxy-buffering", "proxy-buffers-number", "proxy-busy-buffers-size",
-    "proxy-cookie-domain", "proxy-cookie-path", "proxy-http-version", "proxy-max-temp-file-size",
-    "proxy-next-upstream", "proxy-next-upstream-timeout", "proxy-redirect-from", "proxy-redirect-to",
-    "proxy-request-buffering", "proxy-ssl-ciphers", "proxy-ssl-protocols", "relative-redirects", "satisfy",
-    "server-alias", "service-upstream", "session-cookie-change-on-failure",
-    "session-cookie-conditional-samesite-none", "session-cookie-domain", "session-cookie-expires",
-    "session-cookie-max-age", "session-cookie-name", "session-cookie-path", "session-cookie-samesite",
-    "session-cookie-secure", "ssl-ciphers", "ssl-passthrough", "ssl-prefer-server-ciphers", "upstream-hash-by",
-    "upstream-hash-by-subset", "upstream-hash-by-subset-size", "whitelist-source-range",
+    "affinity-canary-behavior", "auth-always-set-cookie", "auth-cache-duration", "auth-cache-key",
+    "auth-keepalive", "auth-keepalive-requests", "auth-keepalive-share-vars", "auth-keepalive-timeout",
+    "auth-method", "auth-proxy-set-headers", "auth-request-redirect", "auth-response-headers", "auth-signin",
+    "auth-signin-redirect-param", "auth-tls-error-page", "auth-tls-match-cn",
+    "auth-tls-pass-certificate-to-upstream", "auth-tls-secret", "auth-tls-verify-client",
+    "auth-tls-verify-depth", "auth-url", "client-body-timeout", "custom-headers",
+    "disable-proxy-intercept-errors", "enable-global-auth", "enable-modsecurity", "enable-opentelemetry",
+    "enable-owasp-core-rules", "enable-rewrite-log", "fastcgi-index", "fastcgi-params-configmap",
+    "http2-push-preload", "limit-rate", "limit-rate-after", "mirror-host", "mirror-request-body",
+    "mirror-target", "modsecurity-transaction-id", "opentelemetry-operation-name",
+    "opentelemetry-trust-incoming-span", "proxy-buffer-size", "proxy-buffering", "proxy-buffers-number",
+    "proxy-busy-buffers-size", "proxy-cookie-domain", "proxy-cookie-path", "proxy-http-version",
+    "proxy-max-temp-file-size", "proxy-redirect-from", "proxy-redirect-to", "proxy-request-buffering",
+    "proxy-ssl-ciphers", "proxy-ssl-protocols", "relative-redirects", "satisfy", "server-alias",
+    "session-cookie-conditional-samesite-none", "ssl-ciphers", "ssl-passthrough", "ssl-prefer-server-ciphers",
 };
 
 std::string join(const std::vector<std::string>& names)

@@ -310,6 +310,34 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
         {"denylist-source-range", [&](std::string_view v) { return set_networks(v, false); }},
         {"limit-req-status-code", status_into(settings.limit_req_status)},
         {"limit-conn-status-code", status_into(settings.limit_conn_status)},
+        {"load-balance",
+         [&](std::string_view v) {
+             v = trim(v);
+             if (v == "round_robin")
+                 loc.balance.kind = balance_kind::round_robin;
+             else if (v == "ewma")
+                 loc.balance.kind = balance_kind::ewma;
+             else
+                 return false;
+             return true;
+         }},
+        {"proxy-next-upstream",
+         [&](std::string_view v) {
+             auto mask = parse_next_upstream(trim(v));
+             if (mask)
+                 loc.next_upstream = *mask;
+             return mask.has_value();
+         }},
+        {"proxy-next-upstream-timeout", time_into(loc.next_upstream_timeout)},
+        {"retry-non-idempotent",
+         [&](std::string_view v) {
+             auto b = parse_bool(trim(v));
+             if (b && *b)
+                 loc.next_upstream |= retry_on_non_idempotent;
+             return b.has_value();
+         }},
+        {"upstream-max-fails", count_into(settings.max_fails)},
+        {"upstream-fail-timeout", time_into(settings.fail_timeout)},
         {"hsts", bool_into(settings.hsts)},
         {"hsts-include-subdomains", bool_into(settings.hsts_include_subdomains)},
         {"hsts-preload", bool_into(settings.hsts_preload)},

@@ -72,6 +72,7 @@ public:
         add_www_redirects();
         use_default_backend();
         label_locations();
+        build_rings();
         for (const auto& [key, d] : store_.diagnostics())
             snap_.diagnostics.push_back(d);
         if (snap_.default_certificate)
@@ -522,6 +523,7 @@ private:
         if (a.auth_basic)
             loc.auth = resolve_basic_auth(ing, *a.auth_basic);
         loc.policy.access = resolve_access(ing, a.access);
+        apply_balancing(loc, ing, a.balancing);
         if (a.cors.enabled)
             loc.policy.cors = resolve_cors(ing, a.cors);
         if (a.backend_tls.https)
@@ -547,6 +549,32 @@ private:
             }
         }
         return a.rewrite.use_regex || rewrites;
+    }
+
+    // Which balancer a location uses, in ingress-nginx's order of precedence (balancer.lua
+    // get_implementation): cookie affinity, then upstream-hash-by, then load-balance.
+    void apply_balancing(location& loc, const k8s::ingress& ing, const annotations::balancing_config& b)
+    {
+        balance_policy& bp = loc.policy.balance;
+        if (b.load_balance)
+            bp.kind = *b.load_balance;
+        if (b.hash_by) {
+            bp.kind = balance_kind::hash;
+            bp.key = b.hash_by;
+            bp.subset_size = b.subset_size;
+        }
+        if (b.affinity) {
+            bp.kind = balance_kind::sticky;
+            bp.cookie = b.affinity;
+            if (b.affinity->path.empty() && annotations_of(ing).rewrite.use_regex)
+                diag_once(ing, "metadata.annotations[" + options_.annotations_prefix + "/session-cookie-path]",
+                          "should be set when use-regex is true: a cookie path cannot be a regular expression; the "
+                          "location's path is used as written");
+        }
+        set_if(loc.policy.next_upstream, b.next_upstream);
+        set_if(loc.policy.next_upstream_timeout, b.next_upstream_timeout);
+        if (!b.connection_header.empty())
+            loc.policy.connection_header = b.connection_header;
     }
 
     // Source ranges and limits of an Ingress's locations, one object per Ingress: its locations
@@ -950,6 +978,59 @@ private:
             label_host(vh);
     }
 
+    // Hash rings for the backends (canaries included) of locations that hash or stick: built once
+    // per snapshot and only where used, since a ring holds 160 points per endpoint.
+    void build_rings()
+    {
+        std::map<uint32_t, std::set<uint32_t>> wanted;  // backend → subset sizes in use
+        auto visit = [&](const location& loc) {
+            const balance_policy& bp = loc.policy.balance;
+            if (bp.kind != balance_kind::hash && bp.kind != balance_kind::sticky)
+                return;
+            auto want = [&](uint32_t b) {
+                if (b == no_backend)
+                    return;
+                auto& sizes = wanted[b];
+                if (bp.kind == balance_kind::hash && bp.subset_size)
+                    sizes.insert(bp.subset_size);
+            };
+            want(loc.backend);
+            for (uint32_t b : loc.canary_backends)
+                want(b);
+        };
+        auto visit_host = [&](const virtual_host& vh) {
+            for (const auto& loc : vh.locations)
+                visit(loc);
+            visit(vh.fallback);
+        };
+        visit_host(snap_.catch_all);
+        for (const auto& [k, vh] : snap_.exact_hosts)
+            visit_host(vh);
+        for (const auto& [k, vh] : snap_.wildcard_hosts)
+            visit_host(vh);
+        for (const auto& [b, subset_sizes] : wanted) {
+            backend& be = snap_.backends[b];
+            if (be.endpoints.empty())
+                continue;
+            auto rings = std::make_shared<backend_rings>();
+            std::vector<std::string> names;
+            for (const auto& ep : be.endpoints) {
+                names.push_back(endpoint_name(ep));
+                rings->endpoint_ids.push_back(stable_hash(names.back()));
+            }
+            rings->endpoints.emplace(names);
+            for (uint32_t size : subset_sizes) {
+                // chashsubset: endpoint i belongs to subset i mod count.
+                size_t count = (be.endpoints.size() + size - 1) / size;
+                std::vector<std::string> subsets;
+                for (size_t i = 0; i < count; ++i)
+                    subsets.push_back("subset-" + std::to_string(i));
+                rings->subsets.emplace_back(size, hash_ring(subsets));
+            }
+            be.rings = std::move(rings);
+        }
+    }
+
     static std::string host_label(const virtual_host& vh) { return vh.name.empty() ? "*" : vh.name; }
 
     // from-to-www-redirect: the www/apex twin of a host, when no Ingress defines it, redirects there.
@@ -978,15 +1059,43 @@ private:
     {
         std::string key = ing.meta.ns + "/" + svc_name + ":" +
                           (port.number ? std::to_string(*port.number) : port.name);
-        if (auto it = backend_index_.find(key); it != backend_index_.end())
+        // service-upstream: the Service's ClusterIP instead of its endpoints; a backend of its own.
+        const bool cluster_ip = annotations_of(ing).balancing.service_upstream;
+        const std::string index_key = cluster_ip ? key + " (service-upstream)" : key;
+        if (auto it = backend_index_.find(index_key); it != backend_index_.end())
             return it->second;
         backend b;
         b.key = key;
         fill_endpoints(ing, svc_name, port, field, b);
+        if (cluster_ip && b.state != backend_state::service_missing)
+            use_cluster_ip(ing, svc_name, port, field, b);
         uint32_t index = static_cast<uint32_t>(snap_.backends.size());
         snap_.backends.push_back(std::move(b));
-        backend_index_.emplace(key, index);
+        backend_index_.emplace(index_key, index);
         return index;
+    }
+
+    // service-upstream: one endpoint, the ClusterIP and the Service's port, as ingress-nginx. A
+    // headless Service has no ClusterIP: its endpoints stay, with a diagnostic.
+    void use_cluster_ip(const k8s::ingress& ing, const std::string& svc_name, const k8s::service_backend_port& port,
+                        const std::string& field, backend& b)
+    {
+        const auto* svc = store_.find<k8s::service>(kind::service, ing.meta.ns, svc_name);
+        boost::system::error_code ec;
+        auto ip = boost::asio::ip::make_address(svc->cluster_ip, ec);
+        const k8s::service_port* sp = nullptr;
+        for (const auto& candidate : svc->ports)
+            if (port.number ? candidate.port == *port.number : candidate.name == port.name)
+                sp = &candidate;
+        if (ec || !sp) {
+            diag_once(ing, "metadata.annotations[" + options_.annotations_prefix + "/service-upstream]",
+                      "Service " + ing.meta.ns + "/" + svc_name + " has no ClusterIP (\"" + svc->cluster_ip +
+                          "\"); its endpoints are used");
+            return;
+        }
+        b.endpoints = {boost::asio::ip::tcp::endpoint(ip, static_cast<uint16_t>(sp->port))};
+        b.state = backend_state::ready;
+        (void)field;
     }
 
     void fill_endpoints(const k8s::ingress& ing, const std::string& svc_name, const k8s::service_backend_port& port,

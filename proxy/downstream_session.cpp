@@ -1,6 +1,7 @@
 #include "proxy/downstream_session.hpp"
 
 #include <array>
+#include <charconv>
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
@@ -291,6 +292,7 @@ struct attempt_result {
     attempt_outcome outcome = attempt_outcome::failed;
     unsigned status = 502;
     bool keep_alive = false;
+    bool endpoint_failed = false;  // counts against the endpoint's passive health
 };
 
 struct request_state {
@@ -308,6 +310,9 @@ struct request_state {
     bool no_intercept = false;  // relay every status (the custom-error request itself)
     std::string original_target;  // $request_uri, kept when the location has custom-http-errors
     std::string upgrade;          // the client's Upgrade value: a 101 from the upstream opens a tunnel
+    uint64_t balance_key = 0;     // the request's hash, affinity key or endpoint id (pick_endpoint)
+    bool new_affinity = false;    // the request had no usable affinity cookie: issue one
+    bool last_try = true;         // no other try follows this one: relay whatever the upstream says
     uint64_t body_bytes = 0;
     char* buf = nullptr;
     size_t buf_size = 0;
@@ -476,8 +481,12 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
         up_deadline.arm(policy.connect_timeout);
         s.w.counters().upstream_connects.fetch_add(1, std::memory_order_relaxed);
         auto [ec] = co_await lowest(up).async_connect(ep, nothrow);
-        if (ec)
-            co_return attempt_result{attempt_outcome::retry, timed_out(ec, up_deadline) ? 504u : 502u};
+        if (ec) {
+            // Nothing was sent: any method may go to the next endpoint, as proxy-next-upstream allows.
+            const bool timeout = timed_out(ec, up_deadline);
+            const bool next = policy.next_upstream & (timeout ? retry_on_timeout : retry_on_error);
+            co_return attempt_result{next ? attempt_outcome::retry : attempt_outcome::failed, timeout ? 504u : 502u, false, true};
+        }
         error_code ignored;  // Nagle only delays small writes; failing to disable it is harmless
         lowest(up).set_option(tcp::no_delay(true), ignored);
         lowest(up).non_blocking(true, ec);
@@ -495,23 +504,30 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
             if (ec) {
                 log_line(log_level::warning, "TLS handshake with upstream " + ep.address().to_string() + ":" +
                                                  std::to_string(ep.port()) + " (" + tls_name + ") failed: " + ec.message());
-                co_return attempt_result{attempt_outcome::retry, timed_out(ec, up_deadline) ? 504u : 502u};
+                const bool timeout = timed_out(ec, up_deadline);
+                const bool next = policy.next_upstream & (timeout ? retry_on_timeout : retry_on_error);
+                co_return attempt_result{next ? attempt_outcome::retry : attempt_outcome::failed, timeout ? 504u : 502u,
+                                         false, true};
             }
         }
     }
     s.upstream_buf.clear();
 
-    // A failure before any response byte: retry when nothing irreplaceable was consumed.
+    // Whether a request that reached the upstream may go to the next endpoint: `condition` is
+    // in proxy-next-upstream, the body was not consumed, and the method is idempotent (or
+    // non_idempotent is listed).
+    const bool may_resend = !rs.body_started && (rs.idempotent || (policy.next_upstream & retry_on_non_idempotent));
+    auto next_allowed = [&](uint16_t condition) { return may_resend && (policy.next_upstream & condition); };
+    // A failure before any response byte. A pooled connection the upstream had closed is tried
+    // again on a fresh one whatever the conditions say: that is not the endpoint's failure.
     auto early_failure = [&](const error_code& ec) {
         const bool timeout = timed_out(ec, up_deadline);
         unsigned status = timeout ? 504u : 502u;
-        if (rs.body_started)
-            return attempt_result{attempt_outcome::failed, status};
-        if (reused && !timeout && rs.idempotent)
+        if (reused && !timeout && rs.idempotent && !rs.body_started)
             return attempt_result{attempt_outcome::retry_same, status};
-        if (rs.idempotent)
-            return attempt_result{attempt_outcome::retry, status};
-        return attempt_result{attempt_outcome::failed, status};
+        return attempt_result{next_allowed(timeout ? retry_on_timeout : retry_on_error) ? attempt_outcome::retry
+                                                                                                   : attempt_outcome::failed,
+                              status, false, true};
     };
 
     // Request: header, then the body streamed from the client as it arrives.
@@ -582,7 +598,9 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
             if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
                 timed_out(ec, up_deadline))
                 co_return early_failure(ec);
-            co_return attempt_result{attempt_outcome::failed, 502};  // malformed response
+            // A malformed response.
+            co_return attempt_result{next_allowed(retry_on_invalid_header) ? attempt_outcome::retry : attempt_outcome::failed,
+                                     502, false, true};
         }
         unsigned code = rp->get().result_int();
         if (code < 100 || code >= 200 || code == 101)
@@ -593,6 +611,12 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
         if (rs.upgrade.empty())
             co_return attempt_result{attempt_outcome::failed, 502};
         co_return co_await open_tunnel(s, rs, up, up_deadline, rp->get().base());
+    }
+    // proxy-next-upstream http_XXX: another endpoint gets the request unless this is the last
+    // try, whose answer is relayed. 403 and 404 do not count as the endpoint's failures (nginx).
+    if (const unsigned code = rp->get().result_int(); !rs.last_try && next_allowed(next_upstream_bit(code))) {
+        s.log.attempt_status = code;
+        co_return attempt_result{attempt_outcome::retry, code, false, code != 403 && code != 404};
     }
     // custom-http-errors: the status is answered elsewhere; the upstream's body is not read, so
     // its connection is closed rather than pooled.
@@ -706,25 +730,68 @@ asio::awaitable<attempt_result> try_logged(session<Stream>& s, request_state& rs
                                            : co_await try_endpoint<Stream, tcp::socket>(s, rs, ep, allow_reuse);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     s.upstream_seconds = (s.upstream_seconds < 0 ? 0 : s.upstream_seconds) + seconds;
+    if (r.outcome != attempt_outcome::retry_same)
+        s.w.record_attempt(ep, seconds, r.endpoint_failed, rs.snap.settings);
     if (s.w.has_access_log() && r.outcome != attempt_outcome::retry_same)
         s.log.add_attempt(ep, s.log.attempt_status ? s.log.attempt_status : r.status, seconds, s.log.attempt_bytes);
     co_return r;
 }
 
-// Tries the endpoints of `backend_index` in turn, as proxy-next-upstream-tries allows.
+// The affinity cookie for the request's endpoint `index`: persistent mode names the endpoint;
+// balanced mode needs a key that hashes to it (ingress-nginx's sticky_balanced draws random keys
+// the same way). False when no key was found.
+template <class Stream>
+bool issue_affinity(session<Stream>& s, request_state& rs, const backend& be, size_t index)
+{
+    const affinity_cookie& cookie = *rs.loc.policy.balance.cookie;
+    if (!be.rings)
+        return false;
+    char value[17];
+    if (cookie.persistent) {
+        std::snprintf(value, sizeof value, "%016llx", static_cast<unsigned long long>(be.rings->endpoint_ids[index]));
+    } else {
+        bool found = false;
+        const size_t attempts = std::max<size_t>(64, 8 * be.endpoints.size());
+        for (size_t attempt = 0; attempt < attempts && !found; ++attempt) {
+            std::snprintf(value, sizeof value, "%016llx", static_cast<unsigned long long>(s.w.random64()));
+            found = be.rings->endpoints && be.rings->endpoints->find(stable_hash(value)) == index;
+        }
+        if (!found)
+            return false;
+    }
+    std::string_view path = rs.loc.raw_path.empty() ? std::string_view("/") : std::string_view(rs.loc.raw_path);
+    s.set_cookie = cookie.render(value, path, s.tls, std::chrono::system_clock::now());
+    return true;
+}
+
+// Tries the endpoints of `backend_index` in turn, as proxy-next-upstream-tries and
+// proxy-next-upstream-timeout allow.
 template <class Stream>
 asio::awaitable<attempt_result> try_backend(session<Stream>& s, request_state& rs, uint32_t backend_index)
 {
     const backend& be = rs.snap.backends[backend_index];
+    const location_policy& policy = rs.loc.policy;
     std::vector<bool> tried(be.endpoints.size(), false);
-    const uint32_t max_tries = rs.loc.policy.next_upstream_tries ? rs.loc.policy.next_upstream_tries
-                                                                 : static_cast<uint32_t>(be.endpoints.size());
+    const uint32_t max_tries = policy.next_upstream_tries ? policy.next_upstream_tries : static_cast<uint32_t>(be.endpoints.size());
+    const auto started = std::chrono::steady_clock::now();
+    const bool sticky = policy.balance.kind == balance_kind::sticky;
     attempt_result last{attempt_outcome::failed, 502};
     for (uint32_t tries = 0; tries < max_tries; ++tries) {
-        size_t index = s.w.pick_endpoint(rs.snap, backend_index, tried);
+        if (tries > 0 && policy.next_upstream_timeout.count() &&
+            std::chrono::steady_clock::now() - started >= policy.next_upstream_timeout)
+            break;
+        size_t index = s.w.pick_endpoint(rs.snap, backend_index, policy.balance, rs.balance_key, tried);
         if (index == SIZE_MAX)
             break;
         tried[index] = true;
+        // The affinity cookie: issued for a request that had none (or whose endpoint is gone),
+        // and after a failure with session-cookie-change-on-failure.
+        if (sticky && !rs.no_intercept) {
+            const bool moved = policy.balance.cookie->persistent && be.rings && be.rings->endpoint_ids[index] != rs.balance_key;
+            if (tries == 0 ? (rs.new_affinity || moved) : policy.balance.cookie->change_on_failure)
+                issue_affinity(s, rs, be, index);
+        }
+        rs.last_try = tries + 1 >= max_tries || std::count(tried.begin(), tried.end(), false) == 0;
         last = co_await try_logged(s, rs, be.endpoints[index], true);
         // A pooled connection the upstream had closed: once more on a fresh connection to the
         // same endpoint, not counted as a try (a fresh attempt never answers retry_same).
@@ -859,6 +926,58 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
     // The client's body may be half read when the answer is an error: do not reuse the connection.
     bool keep = rs.keep_alive && rs.parser.is_done() && last.status != 413 && last.status != 400;
     co_return co_await send_local(s, &rs.parser, last.status, keep, rs.head, rs.loc.policy.send_timeout);
+}
+
+struct balance_inputs {
+    std::string_view request_uri, args, remote_addr, host;
+};
+
+std::optional<std::string_view> header_of(const void* fields, std::string_view name)
+{
+    return static_cast<const request_fields*>(fields)->header(name);
+}
+std::optional<std::string_view> cookie_of(const void* fields, std::string_view name)
+{
+    return static_cast<const request_fields*>(fields)->cookie(name);
+}
+
+// The key pick_endpoint balances on: the hash of upstream-hash-by's value, or the affinity
+// cookie (balanced: its value is hashed onto the ring; persistent: it names an endpoint). A
+// request without a usable cookie gets a new one.
+template <class Stream>
+void choose_balance_key(session<Stream>& s, request_state& rs, const balance_inputs& in)
+{
+    const balance_policy& bp = rs.loc.policy.balance;
+    auto& req = rs.parser.get();
+    if (bp.kind == balance_kind::hash && bp.key) {
+        request_fields fields{req};
+        std::string host(host_without_port(in.host));
+        for (char& c : host)
+            c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+        request_values v{in.request_uri, s.path, in.args, in.remote_addr, host, s.scheme, req.method_string(),
+                         header_of, cookie_of, &fields};
+        std::string key;
+        bp.key->expand(v, key);
+        rs.balance_key = stable_hash(key);
+    } else if (bp.kind == balance_kind::sticky && bp.cookie) {
+        auto value = request_fields{req}.cookie(bp.cookie->name);
+        uint64_t id = 0;
+        if (bp.cookie->persistent) {
+            if (value && value->size() == 16 && std::from_chars(value->data(), value->data() + 16, id, 16).ptr == value->data() + 16)
+                rs.balance_key = id;
+            else
+                rs.new_affinity = true;
+        } else if (value && !value->empty()) {
+            rs.balance_key = stable_hash(*value);
+        } else {
+            // ingress-nginx: a random key; the cookie carries it and the ring maps it.
+            char fresh[17];
+            std::snprintf(fresh, sizeof fresh, "%016llx", static_cast<unsigned long long>(s.w.random64()));
+            rs.balance_key = stable_hash(fresh);
+            std::string_view path = rs.loc.raw_path.empty() ? std::string_view("/") : std::string_view(rs.loc.raw_path);
+            s.set_cookie = bp.cookie->render(fresh, path, s.tls, std::chrono::system_clock::now());
+        }
+    }
 }
 
 // Runs on the slow-work pool. Parameters by value: a coroutine must own what it reads.
@@ -1075,6 +1194,14 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
     std::string original_target;
     if (!loc.policy.custom_errors.empty())
         original_target = std::string(request_uri);  // the rewrite below replaces it
+    // The request values a hash key reads, copied before the rewrite replaces the target.
+    std::string balance_uri, balance_args;
+    if (loc.policy.balance.kind == balance_kind::hash) {
+        balance_uri = std::string(request_uri);
+        balance_args = std::string(target.query);
+        request_uri = balance_uri;
+        target.query = balance_args;
+    }
 
     // Rewrite phase: the whole URI becomes the target with captures substituted; the query
     // string is kept (nginx's rewrite ... break).
@@ -1093,6 +1220,7 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
 
     std::string_view expect = req[http::field::expect];
     request_state rs{*snap, loc, backend_index, parser};
+    choose_balance_key(s, rs, balance_inputs{request_uri, target.query, client.remote_addr, host_header});
     rs.original_target = std::move(original_target);
     rs.head = head;
     rs.idempotent = is_idempotent(req.method());

@@ -4,6 +4,41 @@
 
 namespace sluice {
 
+std::optional<uint16_t> parse_next_upstream(std::string_view words)
+{
+    static const std::pair<std::string_view, uint16_t> names[] = {
+        {"error", retry_on_error},       {"timeout", retry_on_timeout},
+        {"invalid_header", retry_on_invalid_header}, {"http_500", retry_on_http_500},
+        {"http_502", retry_on_http_502}, {"http_503", retry_on_http_503},
+        {"http_504", retry_on_http_504}, {"http_403", retry_on_http_403},
+        {"http_404", retry_on_http_404}, {"http_429", retry_on_http_429},
+        {"non_idempotent", retry_on_non_idempotent}, {"off", 0}};
+    uint16_t mask = 0;
+    bool any = false, off = false;
+    while (!words.empty()) {
+        auto space = words.find_first_of(" \t");
+        std::string_view w = words.substr(0, space);
+        words = space == std::string_view::npos ? std::string_view() : words.substr(space + 1);
+        if (w.empty())
+            continue;
+        bool known = false;
+        for (const auto& [name, bit] : names) {
+            if (w == name) {
+                known = true;
+                mask |= bit;
+                off = off || name == "off";
+            }
+        }
+        if (!known)
+            return std::nullopt;
+        any = true;
+    }
+    if (!any || (off && mask != 0))
+        return std::nullopt;
+    return mask;
+}
+
+
 std::string diagnostic::str() const
 {
     std::string s = object;

@@ -17,6 +17,7 @@
 #include <re2/set.h>
 
 #include "canary/canary_decision.hpp"
+#include "proxy/balancer.hpp"
 #include "proxy/client_address.hpp"
 #include "proxy/url_template.hpp"
 #include "tls/settings.hpp"
@@ -72,9 +73,45 @@ struct global_settings {
     log_escape access_log_escape{};
     unsigned worker_processes = 0;         // worker-processes: threads at start; 0 = one per core
     uint32_t upstream_header_limit = 64 * 1024;  // raised (never lowered) by proxy-buffer-size
+    // Passive health (nginx's max_fails and fail_timeout, ConfigMap upstream-max-fails and
+    // upstream-fail-timeout): an endpoint that failed max_fails times within fail_timeout is
+    // left out for fail_timeout. 0 turns it off.
+    uint32_t max_fails = 1;
+    std::chrono::milliseconds fail_timeout{10'000};
     unsigned limit_req_status = 503;   // limit-req-status-code
     unsigned limit_conn_status = 503;  // limit-conn-status-code
 };
+
+// proxy-next-upstream conditions, as nginx's proxy_next_upstream.
+enum : uint16_t {
+    retry_on_error = 1 << 0,
+    retry_on_timeout = 1 << 1,
+    retry_on_invalid_header = 1 << 2,
+    retry_on_http_500 = 1 << 3,
+    retry_on_http_502 = 1 << 4,
+    retry_on_http_503 = 1 << 5,
+    retry_on_http_504 = 1 << 6,
+    retry_on_http_403 = 1 << 7,
+    retry_on_http_404 = 1 << 8,
+    retry_on_http_429 = 1 << 9,
+    retry_on_non_idempotent = 1 << 10,
+};
+// The proxy-next-upstream bit of an upstream status, 0 for statuses it cannot name.
+inline uint16_t next_upstream_bit(unsigned status)
+{
+    switch (status) {
+    case 500: return retry_on_http_500;
+    case 502: return retry_on_http_502;
+    case 503: return retry_on_http_503;
+    case 504: return retry_on_http_504;
+    case 403: return retry_on_http_403;
+    case 404: return retry_on_http_404;
+    case 429: return retry_on_http_429;
+    default: return 0;
+    }
+}
+// "error timeout http_502": the mask, or nothing when a word is unknown ("off" is 0).
+std::optional<uint16_t> parse_next_upstream(std::string_view words);
 
 // Per-location behaviour compiled from annotations and ConfigMap defaults.
 struct location_policy {
@@ -83,6 +120,9 @@ struct location_policy {
     std::chrono::milliseconds read_timeout{60'000};
     uint64_t max_body_size = 1024 * 1024;  // 0: unlimited (proxy-body-size "1m")
     uint32_t next_upstream_tries = 3;       // 0: unlimited
+    uint16_t next_upstream = retry_on_error | retry_on_timeout;  // proxy-next-upstream
+    std::chrono::milliseconds next_upstream_timeout{0};  // proxy-next-upstream-timeout; 0: unlimited
+    balance_policy balance;                  // load-balance, upstream-hash-by, affinity
     bool ssl_redirect = true;               // to HTTPS, on hosts with TLS
     bool force_ssl_redirect = false;        // to HTTPS, on any host
     bool preserve_trailing_slash = false;   // else the HTTPS redirect drops a final '/'
@@ -102,6 +142,8 @@ struct backend {
     std::string key;  // "namespace/service:port", stable across snapshots
     std::vector<boost::asio::ip::tcp::endpoint> endpoints;
     backend_state state = backend_state::no_endpoints;
+    // Hash rings and endpoint ids, for backends that a hashing or sticky location uses.
+    std::shared_ptr<const backend_rings> rings;
 };
 
 enum class path_match : uint8_t { exact, prefix };

@@ -46,19 +46,163 @@ void worker::set_snapshot(std::shared_ptr<const route_snapshot> snap)
     counters_.snapshot_swaps.fetch_add(1, std::memory_order_relaxed);
 }
 
-size_t worker::pick_endpoint(const route_snapshot& snap, uint32_t backend_index, const std::vector<bool>& tried)
+size_t worker::endpoint_hash::operator()(const asio::ip::tcp::endpoint& ep) const noexcept
 {
-    const auto& eps = snap.backends[backend_index].endpoints;
-    size_t n = eps.size();
+    size_t h = ep.port();
+    if (ep.address().is_v4())
+        return h ^ (static_cast<size_t>(ep.address().to_v4().to_uint()) << 16);
+    auto b = ep.address().to_v6().to_bytes();
+    for (unsigned char c : b)
+        h = h * 131 + c;
+    return h;
+}
+
+bool worker::available(const asio::ip::tcp::endpoint& ep, std::chrono::steady_clock::time_point now) const
+{
+    auto it = stats_.find(ep);
+    return it == stats_.end() || it->second.down_until <= now;
+}
+
+const endpoint_stats* worker::stats_of(const asio::ip::tcp::endpoint& ep) const
+{
+    auto it = stats_.find(ep);
+    return it == stats_.end() ? nullptr : &it->second;
+}
+
+// ingress-nginx's ewma.lua score. An endpoint never measured starts at the average of the
+// measured ones, so that a new pod is not flooded.
+double worker::ewma_score(const backend& be, size_t index, std::chrono::steady_clock::time_point now)
+{
+    auto it = stats_.find(be.endpoints[index]);
+    if (it == stats_.end() || it->second.touched == std::chrono::steady_clock::time_point{}) {
+        double sum = 0;
+        size_t known = 0;
+        for (const auto& ep : be.endpoints) {
+            auto k = stats_.find(ep);
+            if (k != stats_.end() && k->second.touched != std::chrono::steady_clock::time_point{}) {
+                sum += decayed_ewma(k->second, now);
+                ++known;
+            }
+        }
+        endpoint_stats& st = stats_[be.endpoints[index]];
+        st.ewma = known ? sum / static_cast<double>(known) : 0;
+        st.touched = now;
+        return st.ewma;
+    }
+    return decayed_ewma(it->second, now);
+}
+
+size_t worker::pick_endpoint(const route_snapshot& snap, uint32_t backend_index, const balance_policy& policy,
+                             uint64_t key, const std::vector<bool>& tried)
+{
+    const backend& be = snap.backends[backend_index];
+    const auto& eps = be.endpoints;
+    const size_t n = eps.size();
     if (n == 0)
         return SIZE_MAX;
+    const auto now = std::chrono::steady_clock::now();
+    auto untried = [&](size_t i) { return i >= tried.size() || !tried[i]; };
+    // Endpoints passive health has taken out are skipped while any other is left untried.
+    bool any_available = false;
+    for (size_t i = 0; i < n && !any_available; ++i)
+        any_available = untried(i) && available(eps[i], now);
+    auto usable = [&](size_t i) { return untried(i) && (!any_available || available(eps[i], now)); };
+
+    const backend_rings* rings = be.rings.get();
+    switch (policy.kind) {
+    case balance_kind::hash:
+        if (const hash_ring* subsets = rings && policy.subset_size ? rings->subsets_of(policy.subset_size) : nullptr) {
+            // chashsubset: the key picks a subset, then a random member of it; on retries, the
+            // next subsets along the ring.
+            for (uint32_t subset : subsets->walk(key)) {
+                std::vector<size_t> members;
+                for (size_t i = subset; i < n; i += subsets->members())
+                    if (usable(i))
+                        members.push_back(i);
+                if (!members.empty())
+                    return members[random_() % members.size()];
+            }
+            return SIZE_MAX;
+        }
+        [[fallthrough]];
+    case balance_kind::sticky:
+        if (rings && rings->endpoints) {
+            if (policy.kind == balance_kind::sticky && policy.cookie && policy.cookie->persistent) {
+                for (size_t i = 0; i < n; ++i)
+                    if (rings->endpoint_ids[i] == key && usable(i))
+                        return i;
+                break;  // no such endpoint (any more): a new one by round robin
+            }
+            size_t first = rings->endpoints->find(key);
+            if (usable(first))
+                return first;
+            for (uint32_t i : rings->endpoints->walk(key))
+                if (usable(i))
+                    return i;
+            return SIZE_MAX;
+        }
+        break;
+    case balance_kind::ewma: {
+        // Power of two choices: two distinct random candidates, the lower score wins.
+        std::vector<size_t> candidates;
+        for (size_t i = 0; i < n; ++i)
+            if (usable(i))
+                candidates.push_back(i);
+        if (candidates.empty())
+            return SIZE_MAX;
+        if (candidates.size() == 1)
+            return candidates[0];
+        size_t a = random_() % candidates.size();
+        size_t b = random_() % (candidates.size() - 1);
+        if (b >= a)
+            ++b;
+        return ewma_score(be, candidates[a], now) <= ewma_score(be, candidates[b], now) ? candidates[a] : candidates[b];
+    }
+    case balance_kind::round_robin: break;
+    }
     uint32_t& cursor = &snap == snapshot_.get() ? cursors_[backend_index] : stale_cursor_;
     for (size_t step = 0; step < n; ++step) {
         size_t i = cursor++ % n;
-        if (i >= tried.size() || !tried[i])
+        if (usable(i))
             return i;
     }
     return SIZE_MAX;
+}
+
+void worker::forget_quiet_endpoints(std::chrono::steady_clock::time_point now)
+{
+    // Endpoints that saw no request for five minutes (removed pods, mostly) are forgotten; an
+    // EWMA that old has decayed to nothing anyway.
+    for (auto it = stats_.begin(); it != stats_.end();) {
+        if (now - it->second.touched > std::chrono::minutes(5) && it->second.down_until <= now)
+            it = stats_.erase(it);
+        else
+            ++it;
+    }
+}
+
+void worker::record_attempt(const asio::ip::tcp::endpoint& ep, double seconds, bool failed, const global_settings& settings)
+{
+    const auto now = std::chrono::steady_clock::now();
+    endpoint_stats& st = stats_[ep];
+    record_latency(st, seconds, now);
+    if (!failed) {
+        st.fails = 0;
+        return;
+    }
+    if (settings.max_fails == 0)
+        return;
+    if (st.fails == 0 || now - st.first_fail > settings.fail_timeout) {
+        st.fails = 0;
+        st.first_fail = now;
+    }
+    if (++st.fails >= settings.max_fails) {
+        st.down_until = now + settings.fail_timeout;
+        st.fails = 0;
+        log_line(log_level::warning, "upstream " + endpoint_name(ep) + " failed " + std::to_string(settings.max_fails) +
+                                         " time(s); left out for " +
+                                         std::to_string(settings.fail_timeout.count()) + " ms");
+    }
 }
 
 uint32_t worker::uniform(uint32_t n) { return std::uniform_int_distribution<uint32_t>(1, n)(random_); }
@@ -154,6 +298,8 @@ void worker::schedule_tick()
         deadlines_.sweep(now);
         if (++ticks_ % 8 == 0 && snapshot_)
             pool_.sweep(now, snapshot_->settings.upstream_keepalive_timeout);
+        if (ticks_ % 240 == 0)
+            forget_quiet_endpoints(now);
         schedule_tick();
     });
 }

@@ -66,10 +66,19 @@ public:
     const std::shared_ptr<const route_snapshot>& snapshot() const { return snapshot_; }
     void set_snapshot(std::shared_ptr<const route_snapshot> snap);
 
-    // Round-robin over the endpoints of backend `backend_index` of `snap`, skipping endpoints
-    // in `tried` (entry i set: endpoint i already tried). Returns SIZE_MAX when all are. A
-    // request pinned to an older snapshot uses a shared cursor.
-    size_t pick_endpoint(const route_snapshot& snap, uint32_t backend_index, const std::vector<bool>& tried);
+    // An endpoint of backend `backend_index` of `snap` by `policy`, skipping endpoints in
+    // `tried` (entry i set: endpoint i already tried) and, while others are left, endpoints that
+    // passive health has taken out. `key`: the request's hash (hash and balanced affinity) or the
+    // cookie's endpoint id (persistent affinity; 0 when the request has none). Returns SIZE_MAX
+    // when every endpoint was tried. A request pinned to an older snapshot shares one
+    // round-robin cursor.
+    size_t pick_endpoint(const route_snapshot& snap, uint32_t backend_index, const balance_policy& policy, uint64_t key,
+                         const std::vector<bool>& tried);
+    // After a try: its time feeds the EWMA; a failure counts against the endpoint's health.
+    void record_attempt(const boost::asio::ip::tcp::endpoint& ep, double seconds, bool failed,
+                        const global_settings& settings);
+    const endpoint_stats* stats_of(const boost::asio::ip::tcp::endpoint& ep) const;
+    uint64_t random64() { return random_(); }
 
     // Uniform in [1, n]: the canary weight draw.
     uint32_t uniform(uint32_t n);
@@ -123,6 +132,14 @@ private:
     std::shared_ptr<const route_snapshot> snapshot_;
     std::vector<uint32_t> cursors_;  // per backend of snapshot_
     uint32_t stale_cursor_ = 0;
+    struct endpoint_hash {
+        size_t operator()(const boost::asio::ip::tcp::endpoint& ep) const noexcept;
+    };
+    // Per endpoint of the current snapshot: EWMA and passive health.
+    std::unordered_map<boost::asio::ip::tcp::endpoint, endpoint_stats, endpoint_hash> stats_;
+    bool available(const boost::asio::ip::tcp::endpoint& ep, std::chrono::steady_clock::time_point now) const;
+    double ewma_score(const backend& be, size_t index, std::chrono::steady_clock::time_point now);
+    void forget_quiet_endpoints(std::chrono::steady_clock::time_point now);
     upstream_pool pool_;
     request_metrics metrics_;
     auth_cache auth_cache_;

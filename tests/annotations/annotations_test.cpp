@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "annotations/registry.hpp"
+#include "proxy/route_snapshot.hpp"
 
 namespace sluice::annotations {
 namespace {
@@ -162,14 +163,84 @@ TEST(snippet_annotations, are_refused_never_applied)
 
 TEST(annotation_registry, unknown_and_unsupported_keys_get_one_diagnostic_each_kind)
 {
-    auto a = parse({{"enable-cors", "true"},
-                    {"limit-rps", "5"},
+    auto a = parse({{"mirror-target", "http://x"},
+                    {"limit-rate", "5"},
                     {"no-such-thing", "1"},
                     {"typo-rewrite-targt", "/"},
                     {"other.io/key", "ignored: other prefix"}});
     ASSERT_EQ(a.diagnostics.size(), 2u);
-    EXPECT_EQ(a.diagnostics[0].message, "not supported by sluice yet, ignored: enable-cors, limit-rps");
+    EXPECT_EQ(a.diagnostics[0].message, "not supported by sluice yet, ignored: limit-rate, mirror-target");
     EXPECT_EQ(a.diagnostics[1].message, "unknown annotations, ignored: no-such-thing, typo-rewrite-targt");
+}
+
+TEST(balancing_annotations, follow_ingress_nginx_values_and_refuse_the_rest)
+{
+    auto a = parse({{"load-balance", "ewma"},
+                    {"upstream-hash-by", "$host$request_uri"},
+                    {"upstream-hash-by-subset", "true"},
+                    {"upstream-hash-by-subset-size", "4"},
+                    {"affinity", "cookie"},
+                    {"affinity-mode", "persistent"},
+                    {"session-cookie-name", "route"},
+                    {"session-cookie-max-age", "3600"},
+                    {"session-cookie-samesite", "Lax"},
+                    {"session-cookie-change-on-failure", "true"},
+                    {"proxy-next-upstream", "error timeout http_503 non_idempotent"},
+                    {"proxy-next-upstream-timeout", "7"},
+                    {"connection-proxy-header", "keep-alive"},
+                    {"service-upstream", "true"}});
+    EXPECT_TRUE(a.diagnostics.empty()) << a.diagnostics[0].message;
+    const auto& b = a.balancing;
+    EXPECT_EQ(b.load_balance, balance_kind::ewma);
+    ASSERT_TRUE(b.hash_by);
+    EXPECT_EQ(b.hash_by->text(), "$host$request_uri");
+    EXPECT_EQ(b.subset_size, 4u);
+    ASSERT_TRUE(b.affinity);
+    EXPECT_TRUE(b.affinity->persistent);
+    EXPECT_EQ(b.affinity->name, "route");
+    EXPECT_EQ(b.affinity->max_age, 3600u);
+    EXPECT_EQ(b.affinity->samesite, "Lax");
+    EXPECT_TRUE(b.affinity->change_on_failure);
+    EXPECT_EQ(b.next_upstream, retry_on_error | retry_on_timeout | retry_on_http_503 | retry_on_non_idempotent);
+    EXPECT_EQ(b.next_upstream_timeout, std::chrono::seconds(7));
+    EXPECT_EQ(b.connection_header, "keep-alive");
+    EXPECT_TRUE(b.service_upstream);
+
+    auto bad = parse({{"load-balance", "least_conn"},
+                      {"upstream-hash-by", "$request_body"},
+                      {"affinity", "ip"},
+                      {"proxy-next-upstream", "error sometimes"},
+                      {"connection-proxy-header", "close\r\nX: y"}});
+    EXPECT_EQ(bad.diagnostics.size(), 5u);
+    EXPECT_FALSE(bad.balancing.load_balance);
+    EXPECT_FALSE(bad.balancing.hash_by);
+    EXPECT_FALSE(bad.balancing.affinity);
+    EXPECT_FALSE(bad.balancing.next_upstream);
+    EXPECT_TRUE(bad.balancing.connection_header.empty());
+}
+
+TEST(access_annotations, lists_limits_and_cors)
+{
+    auto a = parse({{"whitelist-source-range", "10.0.0.0/8, 2001:db8::/32"},
+                    {"denylist-source-range", "10.1.0.0/16"},
+                    {"limit-rps", "10"},
+                    {"limit-burst-multiplier", "2"},
+                    {"limit-whitelist", "192.168.0.0/16"},
+                    {"enable-cors", "true"},
+                    {"cors-allow-origin", "https://a.example, https://*.b.example:8443, ftp://no"},
+                    {"cors-allow-methods", "GET;rm"}});
+    EXPECT_EQ(a.access.allow, (std::vector<std::string>{"10.0.0.0/8", "2001:db8::/32"}));
+    EXPECT_EQ(a.access.deny, (std::vector<std::string>{"10.1.0.0/16"}));
+    EXPECT_EQ(a.access.rps, 10u);
+    EXPECT_EQ(a.access.burst_multiplier, 2u);
+    EXPECT_EQ(a.access.limit_exempt, (std::vector<std::string>{"192.168.0.0/16"}));
+    EXPECT_TRUE(a.access.error.empty());
+    EXPECT_TRUE(a.cors.enabled);
+    EXPECT_EQ(a.cors.origins, (std::vector<std::string>{"https://a.example", "https://*.b.example:8443"}));
+    EXPECT_EQ(a.cors.methods, "GET, PUT, POST, DELETE, PATCH, OPTIONS");  // the invalid value is ignored
+    EXPECT_EQ(a.diagnostics.size(), 2u);
+    auto closed = parse({{"allowlist-source-range", "10.0.0.0/8, not-an-ip"}});
+    EXPECT_FALSE(closed.access.error.empty());
 }
 
 TEST(annotation_registry, prefix_is_configurable)

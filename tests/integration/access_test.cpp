@@ -8,21 +8,7 @@
 namespace sluice::test {
 namespace {
 
-std::string annotations(const std::map<std::string, std::string>& values)
-{
-    std::string out = "  annotations:\n";
-    for (const auto& [k, v] : values)
-        out += "    nginx.ingress.kubernetes.io/" + k + ": \"" + v + "\"\n";
-    return out;
-}
 
-std::string configmap(const std::map<std::string, std::string>& data)
-{
-    std::string out = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sluice, namespace: default}\ndata:\n";
-    for (const auto& [k, v] : data)
-        out += "  " + k + ": \"" + v + "\"\n";
-    return out;
-}
 
 // How many of `n` requests, each on a fresh connection (so that they spread over the workers),
 // got `status`.
@@ -44,30 +30,30 @@ protected:
         // Two workers: limits must hold for the process, not per worker.
         s_ = new sluice_instance({"--configmap", "default/sluice"});
         s_->write("class.yaml", ingress_class_yaml());
-        s_->write("cm.yaml", configmap({{"use-forwarded-headers", "true"}, {"limit-req-status-code", "429"}}));
+        s_->write("cm.yaml", configmap_yaml({{"use-forwarded-headers", "true"}, {"limit-req-status-code", "429"}}));
         s_->write("svc.yaml", service_yaml("echo", {echo_->port()}) + "---\n" + service_yaml("slow", {slow_->port()}));
         s_->write("ing.yaml",
                   ingress_yaml("allow-other", "allow-other.test", {{"/", "Prefix", "echo"}},
-                               annotations({{"allowlist-source-range", "10.0.0.0/8, 192.168.0.1"}})) +
+                               annotations_yaml({{"allowlist-source-range", "10.0.0.0/8, 192.168.0.1"}})) +
                       "---\n" +
                       ingress_yaml("allow-local", "allow-local.test", {{"/", "Prefix", "echo"}},
-                                   annotations({{"whitelist-source-range", "127.0.0.1/32,10.1.2.3"}})) +
+                                   annotations_yaml({{"whitelist-source-range", "127.0.0.1/32,10.1.2.3"}})) +
                       "---\n" +
                       ingress_yaml("deny", "deny.test", {{"/", "Prefix", "echo"}},
-                                   annotations({{"denylist-source-range", "127.0.0.0/8"}})) +
+                                   annotations_yaml({{"denylist-source-range", "127.0.0.0/8"}})) +
                       "---\n" +
                       ingress_yaml("typo", "typo.test", {{"/", "Prefix", "echo"}},
-                                   annotations({{"allowlist-source-range", "10.0.0.0/33"}})) +
+                                   annotations_yaml({{"allowlist-source-range", "10.0.0.0/33"}})) +
                       "---\n" +
                       ingress_yaml("rpm", "rpm.test", {{"/a", "Prefix", "echo"}, {"/b", "Prefix", "echo"}},
-                                   annotations({{"limit-rpm", "6"}, {"limit-burst-multiplier", "1"}})) +
+                                   annotations_yaml({{"limit-rpm", "6"}, {"limit-burst-multiplier", "1"}})) +
                       "---\n" +
                       ingress_yaml("rps", "rps.test", {{"/", "Prefix", "echo"}},
-                                   annotations({{"limit-rps", "2"}, {"limit-burst-multiplier", "1"},
+                                   annotations_yaml({{"limit-rps", "2"}, {"limit-burst-multiplier", "1"},
                                                 {"limit-allowlist", "10.9.0.0/16"}})) +
                       "---\n" +
                       ingress_yaml("conn", "conn.test", {{"/", "Prefix", "slow"}},
-                                   annotations({{"limit-connections", "1"}})));
+                                   annotations_yaml({{"limit-connections", "1"}})));
         s_->start();
     }
     static void TearDownTestSuite()
@@ -160,10 +146,10 @@ protected:
                                    base64_encode(run_command("htpasswd -nbB -C 4 user secret")) + "\n");
         s_->write("ing.yaml",
                   ingress_yaml("open", "open.test", {{"/", "Prefix", "echo"}, {"/down", "Prefix", "empty"}},
-                               annotations({{"enable-cors", "true"}})) +
+                               annotations_yaml({{"enable-cors", "true"}})) +
                       "---\n" +
                       ingress_yaml("listed", "listed.test", {{"/", "Prefix", "echo"}},
-                                   annotations({{"enable-cors", "true"},
+                                   annotations_yaml({{"enable-cors", "true"},
                                                 {"cors-allow-origin", "https://app.example.com, https://*.example.org:8443"},
                                                 {"cors-allow-methods", "GET, POST"},
                                                 {"cors-allow-headers", "X-Token,Content-Type"},

@@ -361,6 +361,22 @@ std::string ingress_yaml(const std::string& name, const std::string& host, const
     return y.str();
 }
 
+std::string annotations_yaml(const std::map<std::string, std::string>& values)
+{
+    std::string out = "  annotations:\n";
+    for (const auto& [k, v] : values)
+        out += "    nginx.ingress.kubernetes.io/" + k + ": \"" + v + "\"\n";
+    return out;
+}
+
+std::string configmap_yaml(const std::map<std::string, std::string>& data, const std::string& name)
+{
+    std::string out = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + ", namespace: default}\ndata:\n";
+    for (const auto& [k, v] : data)
+        out += "  " + k + ": \"" + v + "\"\n";
+    return out;
+}
+
 std::string ingress_class_yaml()
 {
     return "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: nginx\nspec:\n  controller: "

@@ -145,6 +145,10 @@ struct path_rule {
 std::string ingress_yaml(const std::string& name, const std::string& host, const std::vector<path_rule>& paths,
                          const std::string& extra_metadata = "", const std::string& ns = "default");
 std::string ingress_class_yaml();
+// The metadata lines of nginx.ingress.kubernetes.io annotations, for ingress_yaml's extra_metadata.
+std::string annotations_yaml(const std::map<std::string, std::string>& values);
+// A ConfigMap default/`name` with `data`.
+std::string configmap_yaml(const std::map<std::string, std::string>& data, const std::string& name = "sluice");
 
 // A TCP server on 127.0.0.1 whose behaviour per connection the test supplies (raw bytes).
 class raw_server {

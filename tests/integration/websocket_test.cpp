@@ -19,13 +19,6 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
-std::string annotations(const std::map<std::string, std::string>& values)
-{
-    std::string out = "  annotations:\n";
-    for (const auto& [k, v] : values)
-        out += "    nginx.ingress.kubernetes.io/" + k + ": \"" + v + "\"\n";
-    return out;
-}
 
 // A blocking WebSocket client on its own io_context.
 class ws_client {
@@ -73,7 +66,7 @@ protected:
         s_->write("svc.yaml", service_yaml("ws-a", {a_->port()}) + "---\n" + service_yaml("ws-b", {b_->port()}));
         s_->write("ing.yaml", ingress_yaml("ws", "ws.test", {{"/", "Prefix", "ws-a"}}) + "---\n" +
                                   ingress_yaml("idle", "idle.test", {{"/", "Prefix", "ws-a"}},
-                                               annotations({{"proxy-read-timeout", "1"}})));
+                                               annotations_yaml({{"proxy-read-timeout", "1"}})));
         s_->start();
     }
     static void TearDownTestSuite()
@@ -118,7 +111,7 @@ TEST_F(websockets, an_open_tunnel_survives_routing_swaps)
     uint64_t g = s_->generation();
     s_->write("ing.yaml", ingress_yaml("ws", "ws.test", {{"/", "Prefix", "ws-b"}}) + "---\n" +
                               ingress_yaml("idle", "idle.test", {{"/", "Prefix", "ws-a"}},
-                                           annotations({{"proxy-read-timeout", "1"}})));
+                                           annotations_yaml({{"proxy-read-timeout", "1"}})));
     g = s_->wait_for_generation_after(g);
     EXPECT_EQ(nlohmann::json::parse(before.exchange("whoami"))["service"], "ws-a");
     ws_client after(s_->port(), "ws.test", "/");
@@ -132,7 +125,7 @@ TEST_F(websockets, an_open_tunnel_survives_routing_swaps)
     s_->remove("extra.yaml");
     s_->write("ing.yaml", ingress_yaml("ws", "ws.test", {{"/", "Prefix", "ws-a"}}) + "---\n" +
                               ingress_yaml("idle", "idle.test", {{"/", "Prefix", "ws-a"}},
-                                           annotations({{"proxy-read-timeout", "1"}})));
+                                           annotations_yaml({{"proxy-read-timeout", "1"}})));
     s_->wait_for_generation_after(g);
 }
 
