@@ -61,8 +61,8 @@ void parse_balancing(annotation_reader& reader, ingress_annotations& out)
     }
     if (auto v = reader.raw("upstream-hash-by")) {
         std::string error;
-        if (auto t = hash_key_template::parse(*v, error))
-            b.hash_by = std::make_shared<hash_key_template>(std::move(*t));
+        if (auto t = request_template::parse(*v, error))
+            b.hash_by = std::make_shared<request_template>(std::move(*t));
         else
             reader.invalid("upstream-hash-by", error + "; ignored");
     }

@@ -39,6 +39,10 @@ struct proxy_config {
     std::optional<bool> access_log;  // enable-access-log
     std::optional<std::vector<uint16_t>> custom_errors;  // custom-http-errors
     std::string default_backend;     // default-backend: a Service of the Ingress's namespace
+    std::string custom_headers;      // custom-headers: a ConfigMap, "name" or "namespace/name"
+    // proxy-buffering, proxy-request-buffering: read and checked; sluice streams both ways.
+    std::optional<bool> buffering;
+    std::optional<bool> request_buffering;
 };
 
 // canary-*: set only when `canary: "true"`.
@@ -108,7 +112,7 @@ struct cors_config {
 // proxy-next-upstream(-timeout), connection-proxy-header.
 struct balancing_config {
     std::optional<balance_kind> load_balance;        // round_robin or ewma
-    std::shared_ptr<const hash_key_template> hash_by; // upstream-hash-by
+    std::shared_ptr<const request_template> hash_by; // upstream-hash-by
     uint32_t subset_size = 0;                        // upstream-hash-by-subset(-size)
     std::shared_ptr<const affinity_cookie> affinity; // affinity: cookie
     bool service_upstream = false;

@@ -15,6 +15,15 @@ bool is_service_name(std::string_view s)
     return true;
 }
 
+// "name" or "namespace/name" of Kubernetes objects (DNS labels).
+bool is_reference(std::string_view s)
+{
+    auto slash = s.find('/');
+    if (slash == std::string_view::npos)
+        return is_service_name(s);
+    return is_service_name(s.substr(0, slash)) && is_service_name(s.substr(slash + 1));
+}
+
 }  // namespace
 
 void parse_proxy(annotation_reader& reader, ingress_annotations& out)
@@ -51,6 +60,19 @@ void parse_proxy(annotation_reader& reader, ingress_annotations& out)
             reader.invalid("custom-http-errors", "\"" + std::string(*codes) +
                                                      "\" is not a comma-separated list of statuses 400-599; ignored");
     }
+    auto configmap = reader.string("custom-headers", is_reference, "a ConfigMap name or namespace/name");
+    if (configmap.ok())
+        out.proxy.custom_headers = configmap.value;
+    auto on_off = [&](const char* name, std::optional<bool>& into) {
+        if (auto v = reader.raw(name)) {
+            if (*v == "on" || *v == "off")
+                into = *v == "on";
+            else
+                reader.invalid(name, "\"" + std::string(*v) + "\" is not on or off; ignored");
+        }
+    };
+    on_off("proxy-buffering", out.proxy.buffering);
+    on_off("proxy-request-buffering", out.proxy.request_buffering);
     auto backend = reader.string("default-backend", is_service_name, "a Service name");
     if (backend.ok())
         out.proxy.default_backend = backend.value;

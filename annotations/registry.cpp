@@ -22,7 +22,8 @@ constexpr const char* redirect_keys[] = {"temporal-redirect", "temporal-redirect
                                          "permanent-redirect-code", "from-to-www-redirect"};
 constexpr const char* proxy_keys[] = {"proxy-connect-timeout", "proxy-send-timeout",      "proxy-read-timeout",
                                       "proxy-body-size",       "client-body-buffer-size", "proxy-next-upstream-tries",
-                                      "enable-access-log", "custom-http-errors", "default-backend"};
+                                      "enable-access-log", "custom-http-errors", "default-backend",
+                                      "custom-headers", "proxy-buffering", "proxy-request-buffering"};
 constexpr const char* vhost_keys[] = {"upstream-vhost"};
 constexpr const char* snippet_keys[] = {"configuration-snippet", "server-snippet", "stream-snippet", "auth-snippet",
                                         "modsecurity-snippet"};
@@ -73,14 +74,13 @@ constexpr std::string_view known_unsupported[] = {
     "auth-method", "auth-proxy-set-headers", "auth-request-redirect", "auth-response-headers", "auth-signin",
     "auth-signin-redirect-param", "auth-tls-error-page", "auth-tls-match-cn",
     "auth-tls-pass-certificate-to-upstream", "auth-tls-secret", "auth-tls-verify-client",
-    "auth-tls-verify-depth", "auth-url", "client-body-timeout", "custom-headers",
-    "disable-proxy-intercept-errors", "enable-global-auth", "enable-modsecurity", "enable-opentelemetry",
-    "enable-owasp-core-rules", "enable-rewrite-log", "fastcgi-index", "fastcgi-params-configmap",
-    "http2-push-preload", "limit-rate", "limit-rate-after", "mirror-host", "mirror-request-body",
-    "mirror-target", "modsecurity-transaction-id", "opentelemetry-operation-name",
-    "opentelemetry-trust-incoming-span", "proxy-buffer-size", "proxy-buffering", "proxy-buffers-number",
-    "proxy-busy-buffers-size", "proxy-cookie-domain", "proxy-cookie-path", "proxy-http-version",
-    "proxy-max-temp-file-size", "proxy-redirect-from", "proxy-redirect-to", "proxy-request-buffering",
+    "auth-tls-verify-depth", "auth-url", "client-body-timeout", "disable-proxy-intercept-errors",
+    "enable-global-auth", "enable-modsecurity", "enable-opentelemetry", "enable-owasp-core-rules",
+    "enable-rewrite-log", "fastcgi-index", "fastcgi-params-configmap", "http2-push-preload", "limit-rate",
+    "limit-rate-after", "mirror-host", "mirror-request-body", "mirror-target", "modsecurity-transaction-id",
+    "opentelemetry-operation-name", "opentelemetry-trust-incoming-span", "proxy-buffer-size",
+    "proxy-buffers-number", "proxy-busy-buffers-size", "proxy-cookie-domain", "proxy-cookie-path",
+    "proxy-http-version", "proxy-max-temp-file-size", "proxy-redirect-from", "proxy-redirect-to",
     "proxy-ssl-ciphers", "proxy-ssl-protocols", "relative-redirects", "satisfy", "server-alias",
     "session-cookie-conditional-samesite-none", "ssl-ciphers", "ssl-passthrough", "ssl-prefer-server-ciphers",
 };

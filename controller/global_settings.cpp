@@ -129,6 +129,18 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
             return true;
         });
     };
+    // "namespace/name" of another ConfigMap (a bare name is in this ConfigMap's namespace).
+    auto reference_into = [&](std::string& out) {
+        return setter([&out, &configmap_name](std::string_view v) {
+            v = trim(v);
+            if (v.empty() || v.find_first_of(" \t") != std::string_view::npos || v.find('/') != v.rfind('/'))
+                return false;
+            out = v.find('/') == std::string_view::npos
+                      ? configmap_name.substr(0, configmap_name.find('/')) + "/" + std::string(v)
+                      : std::string(v);
+            return true;
+        });
+    };
     // whitelist-source-range and denylist-source-range: the defaults of every location.
     auto set_networks = [&](std::string_view v, bool allow) {
         std::vector<ip_network> nets;
@@ -310,6 +322,15 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
         {"denylist-source-range", [&](std::string_view v) { return set_networks(v, false); }},
         {"limit-req-status-code", status_into(settings.limit_req_status)},
         {"limit-conn-status-code", status_into(settings.limit_conn_status)},
+        {"proxy-set-headers", reference_into(settings.proxy_set_headers)},
+        {"add-headers", reference_into(settings.add_headers)},
+        {"global-allowed-response-headers",
+         [&](std::string_view v) {
+             settings.allowed_response_headers.clear();
+             for (auto name : split_list(v))
+                 settings.allowed_response_headers.emplace_back(name);
+             return true;
+         }},
         {"load-balance",
          [&](std::string_view v) {
              v = trim(v);

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/beast/core/string.hpp>
 
 #include "controller/global_settings.hpp"
 #include "annotations/access.hpp"
@@ -95,7 +96,97 @@ private:
         if (!cm)
             return;
         apply_configmap(cm->data, ns + "/" + name, snap_.settings, defaults_, snap_.diagnostics);
+        load_header_configmaps();
         snap_.catch_all.fallback.policy = defaults_;
+    }
+
+    // A ConfigMap whose data are headers ("X-Name": "value"), or null when it is missing. Names
+    // that are not HTTP tokens and values with line breaks are left out with a diagnostic.
+    const k8s::config_map* header_configmap(const std::string& reference, const std::string& referrer,
+                                            const std::string& field, std::vector<std::pair<std::string, std::string>>& out)
+    {
+        auto [ns, name] = split_reference(reference);
+        const auto* cm = store_.find<k8s::config_map>(kind::config_map, ns, name);
+        if (!cm) {
+            snap_.diagnostics.push_back({referrer, field, "ConfigMap " + reference + " not found; no headers added"});
+            return nullptr;
+        }
+        for (const auto& [k, v] : cm->data) {
+            bool token = !k.empty();
+            for (char c : k)
+                token = token && (std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos);
+            if (!token || v.find_first_of("\r\n") != std::string::npos || v.find('\0') != std::string::npos) {
+                snap_.diagnostics.push_back({"ConfigMap " + reference, "data." + k,
+                                             token ? "value has a line break; header left out" : "not a header name; left out"});
+                continue;
+            }
+            out.emplace_back(k, v);
+        }
+        return cm;
+    }
+
+    // proxy-set-headers and add-headers of the controller's ConfigMap.
+    void load_header_configmaps()
+    {
+        const std::string referrer = "ConfigMap " + options_.configmap;
+        if (!snap_.settings.proxy_set_headers.empty()) {
+            std::vector<std::pair<std::string, std::string>> raw;
+            header_configmap(snap_.settings.proxy_set_headers, referrer, "data.proxy-set-headers", raw);
+            auto set = std::make_shared<std::vector<std::pair<std::string, request_template>>>();
+            for (const auto& [k, v] : raw) {
+                std::string error;
+                if (auto t = request_template::parse(v, error))
+                    set->emplace_back(k, std::move(*t));
+                else
+                    snap_.diagnostics.push_back({"ConfigMap " + snap_.settings.proxy_set_headers, "data." + k, error + "; header left out"});
+            }
+            if (!set->empty())
+                defaults_.set_request_headers = std::move(set);
+        }
+        if (!snap_.settings.add_headers.empty()) {
+            auto add = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
+            header_configmap(snap_.settings.add_headers, referrer, "data.add-headers", *add);
+            if (!add->empty())
+                defaults_.response_headers = std::move(add);
+        }
+    }
+
+    // custom-headers: the ConfigMap's headers on the Ingress's responses, after add-headers. Every
+    // name must be listed in global-allowed-response-headers, or the annotation is refused.
+    void apply_custom_headers(location& loc, const k8s::ingress& ing, const std::string& reference)
+    {
+        const std::string key = ing.meta.ns + "/" + ing.meta.name;
+        if (auto it = custom_headers_.find(key); it != custom_headers_.end()) {
+            if (it->second)
+                loc.policy.response_headers = it->second;
+            return;
+        }
+        auto& cached = custom_headers_[key];
+        const std::string full = reference.find('/') == std::string::npos ? ing.meta.ns + "/" + reference : reference;
+        const std::string field = "metadata.annotations[" + options_.annotations_prefix + "/custom-headers]";
+        if (full.substr(0, full.find('/')) != ing.meta.ns && !snap_.settings.allow_cross_namespace_resources) {
+            diag(ing, field, "ConfigMap " + full + " is in another namespace and allow-cross-namespace-resources is off; ignored");
+            return;
+        }
+        std::vector<std::pair<std::string, std::string>> headers;
+        if (!header_configmap(full, "Ingress " + key, field, headers))
+            return;
+        for (const auto& [name, value] : headers) {
+            bool allowed = false;
+            for (const auto& a : snap_.settings.allowed_response_headers)
+                allowed = allowed || boost::beast::iequals(a, name);
+            if (!allowed) {
+                diag(ing, field, "header " + name + " of ConfigMap " + full +
+                                     " is not listed in the ConfigMap key global-allowed-response-headers; annotation ignored");
+                return;
+            }
+        }
+        auto merged = std::make_shared<std::vector<std::pair<std::string, std::string>>>(
+            defaults_.response_headers ? *defaults_.response_headers : std::vector<std::pair<std::string, std::string>>{});
+        for (auto& h : headers)
+            merged->push_back(std::move(h));
+        cached = merged;
+        loc.policy.response_headers = std::move(merged);
     }
 
     void index_endpoints()
@@ -523,6 +614,8 @@ private:
         if (a.auth_basic)
             loc.auth = resolve_basic_auth(ing, *a.auth_basic);
         loc.policy.access = resolve_access(ing, a.access);
+        if (!a.proxy.custom_headers.empty())
+            apply_custom_headers(loc, ing, a.proxy.custom_headers);
         apply_balancing(loc, ing, a.balancing);
         if (a.cors.enabled)
             loc.policy.cors = resolve_cors(ing, a.cors);
@@ -1199,6 +1292,7 @@ private:
     std::map<std::string, std::shared_ptr<const upstream_tls>> upstream_tls_;
     std::map<std::string, std::shared_ptr<const access_rules>> access_;
     std::map<std::string, std::shared_ptr<const cors_policy>> cors_;
+    std::map<std::string, std::shared_ptr<const std::vector<std::pair<std::string, std::string>>>> custom_headers_;
     uint32_t default_backend_ = no_backend;
 };
 

@@ -58,9 +58,9 @@ std::string endpoint_name(const boost::asio::ip::tcp::endpoint& ep)
     return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
 }
 
-std::optional<hash_key_template> hash_key_template::parse(std::string_view text, std::string& error)
+std::optional<request_template> request_template::parse(std::string_view text, std::string& error)
 {
-    hash_key_template t;
+    request_template t;
     t.text_ = std::string(text);
     auto name_char = [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -115,10 +115,6 @@ std::optional<hash_key_template> hash_key_template::parse(std::string_view text,
             return std::nullopt;
         }
     }
-    if (t.parts_.empty()) {
-        error = "empty hash key";
-        return std::nullopt;
-    }
     return t;
 }
 
@@ -143,7 +139,7 @@ std::string_view query_argument(std::string_view args, std::string_view name)
 
 }  // namespace
 
-void hash_key_template::expand(const request_values& v, std::string& out) const
+void request_template::expand(const request_values& v, std::string& out) const
 {
     out.clear();
     for (const auto& p : parts_) {

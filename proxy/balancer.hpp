@@ -54,10 +54,11 @@ struct request_values {
     const void* request = nullptr;
 };
 
-// upstream-hash-by: text with nginx variables ("$request_uri", "$host$uri", "$cookie_user").
-class hash_key_template {
+// Text with nginx variables ("$request_uri", "$host$uri", "$cookie_user"): upstream-hash-by, and
+// the values of proxy-set-headers.
+class request_template {
 public:
-    static std::optional<hash_key_template> parse(std::string_view text, std::string& error);
+    static std::optional<request_template> parse(std::string_view text, std::string& error);
     void expand(const request_values& values, std::string& out) const;
     const std::string& text() const { return text_; }
 
@@ -91,7 +92,7 @@ enum class balance_kind : uint8_t { round_robin, ewma, hash, sticky };
 
 struct balance_policy {
     balance_kind kind = balance_kind::round_robin;
-    std::shared_ptr<const hash_key_template> key;  // hash
+    std::shared_ptr<const request_template> key;  // hash
     uint32_t subset_size = 0;                      // hash: upstream-hash-by-subset; 0: off
     std::shared_ptr<const affinity_cookie> cookie; // sticky
     bool needs_ring() const { return kind == balance_kind::hash || (kind == balance_kind::sticky && !cookie->persistent); }

@@ -310,6 +310,7 @@ struct request_state {
     bool no_intercept = false;  // relay every status (the custom-error request itself)
     std::string original_target;  // $request_uri, kept when the location has custom-http-errors
     std::string upgrade;          // the client's Upgrade value: a 101 from the upstream opens a tunnel
+    const struct balance_inputs* inputs = nullptr;  // request values for templates (proxy-set-headers)
     uint64_t balance_key = 0;     // the request's hash, affinity key or endpoint id (pick_endpoint)
     bool new_affinity = false;    // the request had no usable affinity cookie: issue one
     bool last_try = true;         // no other try follows this one: relay whatever the upstream says
@@ -896,6 +897,8 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
         req.erase(http::field::content_length);
         req.chunked(true);
     }
+    if (rs.loc.policy.set_request_headers && rs.inputs)
+        set_request_headers(s, rs, *rs.loc.policy.set_request_headers);
     if (!rs.upgrade.empty())
         req.set(http::field::upgrade, rs.upgrade);
     // connection-proxy-header replaces the Connection value in every case, as in ingress-nginx.
@@ -944,20 +947,45 @@ std::optional<std::string_view> cookie_of(const void* fields, std::string_view n
 // The key pick_endpoint balances on: the hash of upstream-hash-by's value, or the affinity
 // cookie (balanced: its value is hashed onto the ring; persistent: it names an endpoint). A
 // request without a usable cookie gets a new one.
+// Expands `t` with the request's values (nginx variables).
+template <class Stream>
+void expand_template(const session<Stream>& s, request_state& rs, const balance_inputs& in, const request_template& t,
+                     std::string& out)
+{
+    auto& req = rs.parser.get();
+    request_fields fields{req};
+    std::string host(host_without_port(in.host));
+    for (char& c : host)
+        c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    request_values v{in.request_uri, s.path, in.args, in.remote_addr, host, s.scheme, req.method_string(),
+                     header_of, cookie_of, &fields};
+    t.expand(v, out);
+}
+
+// proxy-set-headers, after sluice's own headers (so they can be overridden); an empty value
+// removes the header, as nginx's proxy_set_header does.
+template <class Stream>
+void set_request_headers(const session<Stream>& s, request_state& rs,
+                         const std::vector<std::pair<std::string, request_template>>& headers)
+{
+    std::string value;
+    for (const auto& [name, t] : headers) {
+        expand_template(s, rs, *rs.inputs, t, value);
+        if (value.empty())
+            rs.parser.get().erase(name);
+        else
+            rs.parser.get().set(name, value);
+    }
+}
+
 template <class Stream>
 void choose_balance_key(session<Stream>& s, request_state& rs, const balance_inputs& in)
 {
     const balance_policy& bp = rs.loc.policy.balance;
     auto& req = rs.parser.get();
     if (bp.kind == balance_kind::hash && bp.key) {
-        request_fields fields{req};
-        std::string host(host_without_port(in.host));
-        for (char& c : host)
-            c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-        request_values v{in.request_uri, s.path, in.args, in.remote_addr, host, s.scheme, req.method_string(),
-                         header_of, cookie_of, &fields};
         std::string key;
-        bp.key->expand(v, key);
+        expand_template(s, rs, in, *bp.key, key);
         rs.balance_key = stable_hash(key);
     } else if (bp.kind == balance_kind::sticky && bp.cookie) {
         auto value = request_fields{req}.cookie(bp.cookie->name);
@@ -1008,6 +1036,7 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
     const location& loc = *m.loc;
     const virtual_host& vh = *m.host;
     s.loc = &loc;
+    s.custom_headers = loc.policy.response_headers.get();
     if (s.tls && vh.tls)
         s.hsts = snap->settings.hsts_header;
     // Copied now: the views into the request line die when a rewrite replaces the target.
@@ -1194,9 +1223,10 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
     std::string original_target;
     if (!loc.policy.custom_errors.empty())
         original_target = std::string(request_uri);  // the rewrite below replaces it
-    // The request values a hash key reads, copied before the rewrite replaces the target.
+    // The request values a hash key or proxy-set-headers read, copied before the rewrite
+    // replaces the target.
     std::string balance_uri, balance_args;
-    if (loc.policy.balance.kind == balance_kind::hash) {
+    if (loc.policy.balance.kind == balance_kind::hash || loc.policy.set_request_headers) {
         balance_uri = std::string(request_uri);
         balance_args = std::string(target.query);
         request_uri = balance_uri;
@@ -1220,7 +1250,9 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
 
     std::string_view expect = req[http::field::expect];
     request_state rs{*snap, loc, backend_index, parser};
-    choose_balance_key(s, rs, balance_inputs{request_uri, target.query, client.remote_addr, host_header});
+    const balance_inputs inputs{request_uri, target.query, client.remote_addr, host_header};
+    choose_balance_key(s, rs, inputs);
+    rs.inputs = &inputs;
     rs.original_target = std::move(original_target);
     rs.head = head;
     rs.idempotent = is_idempotent(req.method());

@@ -78,6 +78,11 @@ struct global_settings {
     // left out for fail_timeout. 0 turns it off.
     uint32_t max_fails = 1;
     std::chrono::milliseconds fail_timeout{10'000};
+    // ConfigMap references ("namespace/name") whose data are headers: proxy-set-headers,
+    // add-headers; and global-allowed-response-headers (what custom-headers may set).
+    std::string proxy_set_headers;
+    std::string add_headers;
+    std::vector<std::string> allowed_response_headers;
     unsigned limit_req_status = 503;   // limit-req-status-code
     unsigned limit_conn_status = 503;  // limit-conn-status-code
 };
@@ -133,6 +138,11 @@ struct location_policy {
     std::vector<uint16_t> custom_errors;
     std::string connection_header;  // connection-proxy-header: the Connection value sent upstream
     std::shared_ptr<const access_rules> access;  // source ranges and limits; null: none
+    // proxy-set-headers: request headers set for the upstream after sluice's own (an empty
+    // expansion removes the header).
+    std::shared_ptr<const std::vector<std::pair<std::string, request_template>>> set_request_headers;
+    // add-headers (ConfigMap) and custom-headers (annotation): set on every response.
+    std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> response_headers;
     std::shared_ptr<const cors_policy> cors;     // enable-cors; null: off
 };
 

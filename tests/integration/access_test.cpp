@@ -238,3 +238,70 @@ TEST_F(cross_origin, listed_origins_are_echoed_and_others_get_nothing)
 
 }  // namespace
 }  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+std::string data_configmap(const std::string& name, const std::map<std::string, std::string>& data)
+{
+    return configmap_yaml(data, name);
+}
+
+TEST(header_rules, proxy_set_headers_add_headers_and_custom_headers)
+{
+    echo_backend echo("echo");
+    sluice_instance s({"--configmap", "default/sluice"});
+    s.write("class.yaml", ingress_class_yaml());
+    s.write("cm.yaml", configmap_yaml({{"proxy-set-headers", "req-headers"},
+                                       {"add-headers", "default/resp-headers"},
+                                       {"global-allowed-response-headers", "X-Frame-Options, X-Custom"}}) +
+                           "---\n" +
+                           data_configmap("req-headers", {{"X-Team", "edge"},
+                                                          {"X-Original-Path", "$request_uri"},
+                                                          {"X-Client", "$remote_addr via $scheme"},
+                                                          {"X-Forwarded-Proto", "https"},
+                                                          {"X-Remove-Me", ""},
+                                                          {"Bad Name", "x"}}) +
+                           "---\n" + data_configmap("resp-headers", {{"X-Served-By", "sluice"}}) + "---\n" +
+                           data_configmap("custom", {{"X-Frame-Options", "DENY"}, {"X-Custom", "yes"}}) + "---\n" +
+                           data_configmap("sneaky", {{"X-Frame-Options", "DENY"}, {"Set-Cookie", "admin=1"}}));
+    s.write("svc.yaml", service_yaml("echo", {echo.port()}));
+    s.write("ing.yaml", ingress_yaml("custom", "custom.test", {{"/", "Prefix", "echo"}},
+                                     annotations_yaml({{"custom-headers", "custom"},
+                                                       {"proxy-buffering", "on"},
+                                                       {"proxy-request-buffering", "off"},
+                                                       {"rewrite-target", "/inner"}})) +
+                            "---\n" +
+                            ingress_yaml("sneaky", "sneaky.test", {{"/", "Prefix", "echo"}},
+                                         annotations_yaml({{"custom-headers", "sneaky"}})));
+    s.start();
+
+    auto r = http_get(s.port(), "/page?x=1", "custom.test", {{"X-Remove-Me", "secret"}});
+    ASSERT_EQ(r.status, 200u);
+    auto h = r.json()["headers"];
+    EXPECT_EQ(h["x-team"][0], "edge");
+    EXPECT_EQ(h["x-original-path"][0], "/page?x=1");  // the client's URI, not the rewritten one
+    EXPECT_EQ(h["x-client"][0], "127.0.0.1 via http");
+    EXPECT_EQ(h["x-forwarded-proto"][0], "https");
+    EXPECT_FALSE(h.contains("x-remove-me"));
+    EXPECT_EQ(r.json()["path"], "/inner?x=1");
+    EXPECT_EQ(r.headers["x-served-by"], "sluice");
+    EXPECT_EQ(r.headers["x-frame-options"], "DENY");
+    EXPECT_EQ(r.headers["x-custom"], "yes");
+
+    auto sneaky = http_get(s.port(), "/", "sneaky.test");
+    EXPECT_EQ(sneaky.headers["x-served-by"], "sluice");
+    EXPECT_EQ(sneaky.headers.count("x-frame-options"), 0u);
+    EXPECT_EQ(sneaky.headers.count("set-cookie"), 0u);
+    // Local answers carry the response headers too.
+    EXPECT_EQ(http_get(s.port(), "/", "unknown.test").headers["x-served-by"], "sluice");
+
+    auto config = s.debug_config();
+    std::string diagnostics = config["diagnostics"].dump();
+    EXPECT_NE(diagnostics.find("header Set-Cookie of ConfigMap default/sneaky is not listed"), std::string::npos) << diagnostics;
+    EXPECT_NE(diagnostics.find("data.Bad Name"), std::string::npos) << diagnostics;
+    EXPECT_EQ(diagnostics.find("proxy-buffering"), std::string::npos) << diagnostics;
+}
+
+}  // namespace
+}  // namespace sluice::test
