@@ -112,16 +112,20 @@ size_t worker::pick_endpoint(const route_snapshot& snap, uint32_t backend_index,
     switch (policy.kind) {
     case balance_kind::hash:
         if (const hash_ring* subsets = rings && policy.subset_size ? rings->subsets_of(policy.subset_size) : nullptr) {
-            // chashsubset: the key picks a subset, then a random member of it; on retries, the
-            // next subsets along the ring.
-            for (uint32_t subset : subsets->walk(key)) {
-                std::vector<size_t> members;
+            // chashsubset: the key picks a subset, then a random member of it; when none of its
+            // members is usable, the next subsets along the ring.
+            auto pick_in = [&](uint32_t subset) {
+                size_t count = 0, chosen = SIZE_MAX;
                 for (size_t i = subset; i < n; i += subsets->members())
-                    if (usable(i))
-                        members.push_back(i);
-                if (!members.empty())
-                    return members[random_() % members.size()];
-            }
+                    if (usable(i) && random_() % ++count == 0)  // reservoir sampling: uniform, no allocation
+                        chosen = i;
+                return chosen;
+            };
+            if (size_t i = pick_in(subsets->find(key)); i != SIZE_MAX)
+                return i;
+            for (uint32_t subset : subsets->walk(key))
+                if (size_t i = pick_in(subset); i != SIZE_MAX)
+                    return i;
             return SIZE_MAX;
         }
         [[fallthrough]];
@@ -143,7 +147,19 @@ size_t worker::pick_endpoint(const route_snapshot& snap, uint32_t backend_index,
         }
         break;
     case balance_kind::ewma: {
-        // Power of two choices: two distinct random candidates, the lower score wins.
+        // Power of two choices: two distinct random candidates, the lower score wins. Random
+        // draws find them at once unless most endpoints are tried or down; then a full scan.
+        if (n > 2) {
+            size_t a = SIZE_MAX, b = SIZE_MAX;
+            for (int draw = 0; draw < 8 && b == SIZE_MAX; ++draw) {
+                size_t i = random_() % n;
+                if (!usable(i) || i == a)
+                    continue;
+                (a == SIZE_MAX ? a : b) = i;
+            }
+            if (b != SIZE_MAX)
+                return ewma_score(be, a, now) <= ewma_score(be, b, now) ? a : b;
+        }
         std::vector<size_t> candidates;
         for (size_t i = 0; i < n; ++i)
             if (usable(i))
