@@ -12,6 +12,8 @@
 #include <boost/program_options.hpp>
 
 #include "controller/controller.hpp"
+#include "controller/manifest_source.hpp"
+#include "kube/api_source.hpp"
 #include "controller/log.hpp"
 #include "controller/snapshot_json.hpp"
 #include "controller/status_server.hpp"
@@ -73,7 +75,7 @@ int main(int argc, char** argv)
     desc.add_options()
         ("help,h", "show this help")
         ("manifests", po::value(&manifests), "serve the manifests (*.yaml, *.yml, *.json) below DIR, watched live")
-        ("kubeconfig", po::value(&kubeconfig), "watch the cluster of this kubeconfig (not yet supported)")
+        ("kubeconfig", po::value(&kubeconfig), "watch the cluster of this kubeconfig (default without --manifests: the in-cluster configuration)")
         ("bind", po::value(&bind)->default_value(bind), "address to listen on")
         ("http-port", po::value(&http_port)->default_value(http_port), "HTTP port (0: any free port)")
         ("https-port", po::value(&https_port)->default_value(https_port), "HTTPS port (0: any free port)")
@@ -111,12 +113,24 @@ int main(int argc, char** argv)
         return 0;
     }
     sluice::set_log_level(static_cast<sluice::log_level>(std::clamp(verbosity, 0, 3)));
-    if (!kubeconfig.empty() || manifests.empty()) {
-        std::cerr << "sluice: the Kubernetes API source (--kubeconfig, or in-cluster configuration when "
-                     "--manifests is not given) is not yet supported; use --manifests DIR\n";
+    if (!kubeconfig.empty() && !manifests.empty()) {
+        std::cerr << "sluice: --manifests and --kubeconfig are two sources; give one\n";
         return 2;
     }
-    if (!std::filesystem::is_directory(manifests)) {
+    std::optional<sluice::kube::api_config> api_config;
+    if (manifests.empty()) {
+        try {
+            api_config = kubeconfig.empty() ? sluice::kube::in_cluster_config() : sluice::kube::load_kubeconfig(kubeconfig);
+        } catch (const std::exception& e) {
+            std::cerr << "sluice: " << e.what() << "\n";
+            return 2;
+        }
+        if (!api_config) {
+            std::cerr << "sluice: no source: give --manifests DIR or --kubeconfig FILE, or run in a cluster "
+                         "(KUBERNETES_SERVICE_HOST is not set)\n";
+            return 2;
+        }
+    } else if (!std::filesystem::is_directory(manifests)) {
         std::cerr << "sluice: --manifests " << manifests << ": not a directory\n";
         return 2;
     }
@@ -141,7 +155,24 @@ int main(int argc, char** argv)
         // ingress-nginx's "Fake Certificate": served when no other certificate applies.
         options.generated_certificate = sluice::tls::certificate::self_signed("Kubernetes Ingress Controller Fake Certificate");
         asio::io_context control_io{1};
-        sluice::controller ctl(control_io, manifests, options);
+        std::unique_ptr<sluice::kube::api_client> api;
+        sluice::controller::source_factory make_source;
+        std::string source_name;
+        sluice::kube::source_options source_options;  // outlives the factory that captures it
+        source_options.watch_namespace = watch_namespace;
+        if (api_config) {
+            api = std::make_unique<sluice::kube::api_client>(control_io, *api_config);
+            make_source = [&](sluice::change_source::change_handler on_changes) {
+                return std::make_unique<sluice::kube::api_source>(control_io, *api, source_options, std::move(on_changes));
+            };
+            source_name = "the Kubernetes API at " + api_config->host + ":" + api_config->port + " (" + api_config->origin + ")";
+        } else {
+            make_source = [&](sluice::change_source::change_handler on_changes) {
+                return std::make_unique<sluice::manifest_source>(control_io, manifests, std::move(on_changes));
+            };
+            source_name = "manifests from " + manifests;
+        }
+        sluice::controller ctl(control_io, make_source, options);
         auto first = ctl.initial_sync();
 
         std::unique_ptr<sluice::access_log_writer> access_log_writer;
@@ -177,7 +208,7 @@ int main(int argc, char** argv)
         proxy.start();
         sluice::log_info("serving http on " + proxy.bind_address() + ":" + std::to_string(proxy.http_port()) +
                          ", https on " + proxy.bind_address() + ":" + std::to_string(proxy.https_port()) + " with " + std::to_string(workers) + " worker(s); status on " + bind + ":" +
-                         std::to_string(status.port()) + "; manifests from " + manifests);
+                         std::to_string(status.port()) + "; " + source_name);
 
         // SIGTERM/SIGINT: drain gracefully (readyz turns 503, listeners close, idle connections
         // close, requests in flight finish) within worker-shutdown-timeout; SIGQUIT: stop now.

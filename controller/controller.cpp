@@ -4,17 +4,17 @@
 
 namespace sluice {
 
-controller::controller(boost::asio::io_context& io, std::filesystem::path manifests, builder_options options)
+controller::controller(boost::asio::io_context& io, const source_factory& make_source, builder_options options)
     : io_(io),
       options_(std::move(options)),
       store_(options_.annotations_prefix),
-      source_(io, std::move(manifests), [this](std::vector<object_change> changes) { on_changes(std::move(changes)); })
+      source_(make_source([this](std::vector<object_change> changes) { on_changes(std::move(changes)); }))
 {
 }
 
 std::shared_ptr<const route_snapshot> controller::initial_sync()
 {
-    source_.initial_sync();
+    source_->initial_sync();
     if (!current_)
         rebuild();
     ready_ = true;
@@ -24,7 +24,7 @@ std::shared_ptr<const route_snapshot> controller::initial_sync()
 void controller::watch(publisher publish)
 {
     publish_ = std::move(publish);
-    source_.watch();
+    source_->watch();
 }
 
 void controller::on_changes(std::vector<object_change> changes)
@@ -39,7 +39,7 @@ void controller::rebuild()
     auto start = std::chrono::steady_clock::now();
     options_.now = std::time(nullptr);
     auto snap = build_snapshot(store_, options_, stats_.generation + 1);
-    snap->diagnostics.insert(snap->diagnostics.end(), source_.diagnostics().begin(), source_.diagnostics().end());
+    snap->diagnostics.insert(snap->diagnostics.end(), source_->diagnostics().begin(), source_->diagnostics().end());
     // Each diagnostic is logged when it first appears, not on every rebuild.
     std::set<std::string> now;
     for (const auto& d : snap->diagnostics) {

@@ -9,7 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "controller/manifest_source.hpp"
+#include "controller/change_source.hpp"
 #include "controller/model_builder.hpp"
 #include "controller/object_store.hpp"
 
@@ -26,7 +26,9 @@ class controller {
 public:
     using publisher = std::function<void(std::shared_ptr<const route_snapshot>)>;
 
-    controller(boost::asio::io_context& io, std::filesystem::path manifests, builder_options options);
+    // `make_source` creates the source with the handler it reports changes to.
+    using source_factory = std::function<std::unique_ptr<change_source>(change_source::change_handler)>;
+    controller(boost::asio::io_context& io, const source_factory& make_source, builder_options options);
 
     // Reads every object once and builds the first snapshot (synchronously).
     std::shared_ptr<const route_snapshot> initial_sync();
@@ -44,7 +46,7 @@ private:
     boost::asio::io_context& io_;
     builder_options options_;
     object_store store_;
-    manifest_source source_;
+    std::unique_ptr<change_source> source_;
     publisher publish_;
     std::shared_ptr<const route_snapshot> current_;
     std::set<std::string> logged_diagnostics_;

@@ -13,26 +13,25 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "controller/change_source.hpp"
 #include "controller/object_store.hpp"
 #include "controller/yaml_to_json.hpp"
 
 namespace sluice {
 
-class manifest_source {
+class manifest_source final : public change_source {
 public:
-    using change_handler = std::function<void(std::vector<object_change>)>;
-
     manifest_source(boost::asio::io_context& io, std::filesystem::path dir, change_handler on_changes,
                     std::chrono::milliseconds debounce = std::chrono::milliseconds(20));
     ~manifest_source();
 
     // Reads every file once and reports all objects (synchronously, through the handler).
-    void initial_sync();
+    void initial_sync() override;
     // Starts watching; later changes are reported on the io_context's thread.
-    void watch();
+    void watch() override;
 
     // Problems with the files themselves (parse errors, duplicate objects, unknown documents).
-    const std::vector<diagnostic>& diagnostics() const { return diagnostics_; }
+    const std::vector<diagnostic>& diagnostics() const override { return diagnostics_; }
 
     // Re-reads changed files and reports what changed since the last report.
     void rescan();

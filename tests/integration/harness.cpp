@@ -1,5 +1,6 @@
 #include "tests/integration/harness.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 
@@ -274,8 +275,11 @@ void sluice_instance::remove(const std::string& file) { std::filesystem::remove(
 
 void sluice_instance::start()
 {
-    std::vector<std::string> args{"--manifests", dir_.string(), "--bind",      "127.0.0.1", "--http-port", "0",
-                                  "--https-port", "0",        "--status-port", "0",       "--workers",   "2"};
+    std::vector<std::string> args{"--bind", "127.0.0.1", "--http-port", "0", "--https-port", "0", "--status-port", "0",
+                                  "--workers", "2"};
+    // The manifest directory is the source unless the test gives the API's (--kubeconfig).
+    if (std::find(extra_args_.begin(), extra_args_.end(), "--kubeconfig") == extra_args_.end())
+        args.insert(args.begin(), {"--manifests", dir_.string()});
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     proc_ = std::make_unique<process>(SLUICE_BINARY, args);
     auto m = proc_->wait_for_line(std::regex("serving http on 127\\.0\\.0\\.1:(\\d+), https on 127\\.0\\.0\\.1:(\\d+)"

@@ -112,6 +112,8 @@ public:
     void write(const std::string& file, const std::string& content);
     void remove(const std::string& file);
     void start();
+    // More command-line arguments for start() (paths inside dir(), for instance).
+    void add_args(const std::vector<std::string>& args) { extra_args_.insert(extra_args_.end(), args.begin(), args.end()); }
     uint16_t port() const { return http_port_; }
     uint16_t https_port() const { return https_port_; }
     uint16_t status_port() const { return status_port_; }

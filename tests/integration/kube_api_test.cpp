@@ -1,0 +1,197 @@
+// The Kubernetes API source through the real binary, against the fake API server: the initial
+// list, watched changes, a watch cut mid-stream, 410 Gone and relisting, token rotation, and the
+// same snapshot as the manifest source for the same objects.
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "controller/yaml_to_json.hpp"
+#include "tests/integration/fake_api_server.hpp"
+#include "tests/integration/harness.hpp"
+
+namespace sluice::test {
+namespace {
+
+// Every document of `yaml` into the API server.
+void put_yaml(fake_api_server& api, const std::string& yaml)
+{
+    for (auto& doc : parse_manifest_text(yaml, false)) {
+        if (!doc.object["metadata"].contains("namespace") && doc.object["kind"] != "IngressClass")
+            doc.object["metadata"]["namespace"] = "default";
+        api.put(doc.object);
+    }
+}
+
+std::string kubeconfig(uint16_t port, const std::string& token_line)
+{
+    return "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: fake\n  cluster:\n    server: "
+           "http://127.0.0.1:" +
+           std::to_string(port) + "\ncontexts:\n- name: test\n  context: {cluster: fake, user: sluice}\nusers:\n- name: "
+                                  "sluice\n  user:\n    " +
+           token_line + "\n";
+}
+
+class kube_api : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        a_ = std::make_unique<echo_backend>("a");
+        b_ = std::make_unique<echo_backend>("b");
+        put_yaml(api_, ingress_class_yaml() + "---\n" + service_yaml("a", {a_->port()}) + "---\n" +
+                           service_yaml("b", {b_->port()}) + "---\n" +
+                           ingress_yaml("first", "first.test", {{"/", "Prefix", "a"}}) + "---\n" +
+                           ingress_yaml("doomed", "doomed.test", {{"/", "Prefix", "b"}}));
+        s_ = std::make_unique<sluice_instance>(std::vector<std::string>{"--configmap", "default/sluice"});
+        s_->add_args({"--kubeconfig", (s_->dir() / "kubeconfig").string()});
+        token_file_ = s_->dir() / "token";
+        std::ofstream(token_file_) << "test-token\n";
+        s_->write("kubeconfig", kubeconfig(api_.port(), "tokenFile: " + token_file_.string()));
+    }
+    void start() { s_->start(); }
+    unsigned status_of(const std::string& host) { return http_get(s_->port(), "/", host).status; }
+
+    fake_api_server api_;
+    std::unique_ptr<echo_backend> a_, b_;
+    std::unique_ptr<sluice_instance> s_;
+    std::filesystem::path token_file_;
+};
+
+TEST_F(kube_api, lists_every_kind_then_watches_from_the_lists_version)
+{
+    start();
+    EXPECT_EQ(status_of("first.test"), 200u);
+    EXPECT_EQ(http_get(s_->status_port(), "/readyz", "localhost").status, 200u);
+    for (const char* collection : {"/apis/networking.k8s.io/v1/ingresses", "/apis/networking.k8s.io/v1/ingressclasses",
+                                   "/api/v1/services", "/apis/discovery.k8s.io/v1/endpointslices", "/api/v1/secrets",
+                                   "/api/v1/configmaps"}) {
+        EXPECT_EQ(api_.count("GET", collection, false), 1u) << collection;
+        EXPECT_TRUE(wait_until([&] { return api_.count("GET", collection, true) >= 1; })) << collection;
+    }
+    bool bookmarks = false;
+    for (const auto& r : api_.requests())
+        if (r.target.find("watch=1") != std::string::npos)
+            bookmarks = r.target.find("allowWatchBookmarks=true") != std::string::npos &&
+                        r.target.find("resourceVersion=") != std::string::npos && r.authorization == "Bearer test-token";
+    EXPECT_TRUE(bookmarks);
+
+    // Changes arrive through the watches.
+    put_yaml(api_, ingress_yaml("second", "second.test", {{"/", "Prefix", "b"}}));
+    EXPECT_TRUE(wait_until([&] { return status_of("second.test") == 200; }));
+    api_.remove("Ingress", "default", "doomed");
+    EXPECT_TRUE(wait_until([&] { return status_of("doomed.test") == 404; }));
+    echo_backend a2("a");
+    put_yaml(api_, service_yaml("a", {a_->port(), a2.port()}));
+    EXPECT_TRUE(wait_until([&] {
+        return http_get(s_->port(), "/", "first.test").json()["pod"] == "a-" + std::to_string(a2.port());
+    }));
+    // A bookmark moves the version on without a change.
+    api_.bookmark();
+    EXPECT_TRUE(s_->proc().running());
+}
+
+TEST_F(kube_api, a_cut_watch_resumes_from_its_version_without_listing_again)
+{
+    start();
+    ASSERT_TRUE(wait_until([&] { return api_.open_watches() == 6; }));
+    const size_t lists = api_.count("GET", "/", false);
+    const size_t watches = api_.count("GET", "/", true);
+    api_.cut_watches();
+    ASSERT_TRUE(wait_until([&] { return api_.count("GET", "/", true) >= watches + 6 && api_.open_watches() == 6; }));
+    put_yaml(api_, ingress_yaml("later", "later.test", {{"/", "Prefix", "a"}}));
+    EXPECT_TRUE(wait_until([&] { return status_of("later.test") == 200; }));
+    EXPECT_EQ(api_.count("GET", "/", false), lists);
+}
+
+TEST_F(kube_api, gone_lists_again_and_keeps_serving_routes_that_still_exist)
+{
+    start();
+    ASSERT_TRUE(wait_until([&] { return api_.open_watches() == 6; }));
+    std::atomic<bool> stop{false};
+    std::atomic<int> failures{0}, served{0};
+    std::thread load([&] {
+        while (!stop) {
+            if (status_of("first.test") == 200)
+                ++served;
+            else
+                ++failures;
+        }
+    });
+    // The Ingress watch breaks and cannot come back for a while; meanwhile an Ingress is deleted
+    // and the history is compacted. The next watch from the old version gets 410 Gone.
+    const size_t ingress_lists = api_.count("GET", "/apis/networking.k8s.io/v1/ingresses", false);
+    api_.fail_path("/apis/networking.k8s.io/v1/ingresses", 500);
+    api_.cut_watches();
+    ASSERT_TRUE(wait_until([&] { return api_.open_watches() == 5; }));
+    api_.remove("Ingress", "default", "doomed");
+    api_.compact();
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(status_of("doomed.test"), 200u);  // not seen yet
+    api_.fail_path("/apis/networking.k8s.io/v1/ingresses", 0);
+    EXPECT_TRUE(wait_until([&] { return status_of("doomed.test") == 404; }, 10s));
+    EXPECT_EQ(api_.count("GET", "/apis/networking.k8s.io/v1/ingresses", false), ingress_lists + 1);
+    EXPECT_TRUE(wait_until([&] { return api_.open_watches() == 6; }));
+    stop = true;
+    load.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_GT(served.load(), 10);
+    EXPECT_NE(s_->proc().log().find("410 Gone"), std::string::npos);
+    // While the API answered 500 the problem was on /debug/config; it is gone after the relist.
+    auto diagnostics = s_->debug_config()["diagnostics"].dump();
+    EXPECT_EQ(diagnostics.find("cannot watch ingresses"), std::string::npos) << diagnostics;
+}
+
+TEST_F(kube_api, a_rotated_token_file_is_used_by_the_next_request)
+{
+    start();
+    ASSERT_TRUE(wait_until([&] { return api_.open_watches() == 6; }));
+    api_.set_token("rotated");
+    std::ofstream(token_file_) << "rotated\n";
+    api_.cut_watches();
+    put_yaml(api_, ingress_yaml("after-rotation", "rotated.test", {{"/", "Prefix", "a"}}));
+    EXPECT_TRUE(wait_until([&] { return status_of("rotated.test") == 200; }, 10s));
+    EXPECT_EQ(api_.requests().back().authorization, "Bearer rotated");
+}
+
+TEST(kube_api_source, builds_the_same_snapshot_as_the_manifest_source)
+{
+    echo_backend a("a");
+    const std::string yaml = ingress_class_yaml() + "---\n" + service_yaml("a", {a.port()}) + "---\n" +
+                             service_yaml("gone", {}) + "---\n" +
+                             ingress_yaml("web", "web.test", {{"/", "Prefix", "a"}, {"/x", "Exact", "gone"}},
+                                          annotations_yaml({{"rewrite-target", "/$1"}, {"use-regex", "true"},
+                                                            {"limit-rps", "5"}, {"enable-cors", "true"}})) +
+                             "---\n" + ingress_yaml("other", "other.test", {{"/", "Prefix", "missing"}}) + "---\n" +
+                             configmap_yaml({{"proxy-read-timeout", "7"}});
+    // The same objects, as the API would hold them (namespace and creationTimestamp set), for both.
+    nlohmann::json list{{"apiVersion", "v1"}, {"kind", "List"}, {"items", nlohmann::json::array()}};
+    int second = 10;
+    for (auto& doc : parse_manifest_text(yaml, false)) {
+        if (!doc.object["metadata"].contains("namespace") && doc.object["kind"] != "IngressClass")
+            doc.object["metadata"]["namespace"] = "default";
+        doc.object["metadata"]["creationTimestamp"] = "2026-01-01T00:00:" + std::to_string(second++) + "Z";
+        list["items"].push_back(doc.object);
+    }
+    sluice_instance from_files({"--configmap", "default/sluice"});
+    from_files.write("all.json", list.dump());
+    from_files.start();
+
+    fake_api_server api;
+    for (const auto& item : list["items"])
+        api.put(item);
+    sluice_instance from_api({"--configmap", "default/sluice"});
+    from_api.add_args({"--kubeconfig", (from_api.dir() / "kubeconfig").string()});
+    from_api.write("kubeconfig", kubeconfig(api.port(), "token: test-token"));
+    from_api.start();
+
+    auto files = from_files.debug_config();
+    auto cluster = from_api.debug_config();
+    EXPECT_EQ(files["hosts"], cluster["hosts"]);
+    EXPECT_EQ(files["backends"], cluster["backends"]);
+    EXPECT_EQ(files["settings"], cluster["settings"]);
+    EXPECT_EQ(files["diagnostics"].size(), cluster["diagnostics"].size()) << files["diagnostics"].dump(1) << cluster["diagnostics"].dump(1);
+}
+
+}  // namespace
+}  // namespace sluice::test
