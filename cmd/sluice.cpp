@@ -14,6 +14,9 @@
 #include "controller/controller.hpp"
 #include "controller/manifest_source.hpp"
 #include "kube/api_source.hpp"
+#include "kube/leader_election.hpp"
+#include "kube/status_writer.hpp"
+#include "proxy/text.hpp"
 #include "controller/log.hpp"
 #include "controller/snapshot_json.hpp"
 #include "controller/status_server.hpp"
@@ -66,7 +69,10 @@ int main(int argc, char** argv)
     std::string manifests, kubeconfig, bind = "0.0.0.0", ingress_class = "nginx",
                                        controller_class = "k8s.io/ingress-nginx", watch_namespace,
                                        annotations_prefix = "nginx.ingress.kubernetes.io", configmap,
-                                       default_ssl_certificate, default_backend_service, access_log = "-";
+                                       default_ssl_certificate, default_backend_service, access_log = "-",
+                                       publish_status_address, election_id;
+    bool update_status = true;
+    int lease_seconds = 15;
     unsigned http_port = 80, https_port = 443, status_port = 10254, workers = std::thread::hardware_concurrency();
     int verbosity = 2;
     bool watch_without_class = false;
@@ -75,6 +81,13 @@ int main(int argc, char** argv)
     desc.add_options()
         ("help,h", "show this help")
         ("manifests", po::value(&manifests), "serve the manifests (*.yaml, *.yml, *.json) below DIR, watched live")
+        ("publish-status-address", po::value(&publish_status_address),
+         "addresses (comma-separated) written to the status of served Ingresses; default: the nodes of the "
+         "controller's running pods")
+        ("update-status", po::value(&update_status)->default_value(true),
+         "write Ingress status (API source; the leader of --election-id only)")
+        ("election-id", po::value(&election_id)->default_value("sluice-leader"), "name of the leader-election Lease")
+        ("lease-duration", po::value(&lease_seconds)->default_value(15), "leader-election lease duration in seconds")
         ("kubeconfig", po::value(&kubeconfig), "watch the cluster of this kubeconfig (default without --manifests: the in-cluster configuration)")
         ("bind", po::value(&bind)->default_value(bind), "address to listen on")
         ("http-port", po::value(&http_port)->default_value(http_port), "HTTP port (0: any free port)")
@@ -173,6 +186,30 @@ int main(int argc, char** argv)
             source_name = "manifests from " + manifests;
         }
         sluice::controller ctl(control_io, make_source, options);
+        // Status write-back, by the one replica that holds the Lease.
+        std::unique_ptr<sluice::kube::status_writer> status_writer;
+        std::unique_ptr<sluice::kube::leader_election> election;
+        auto env = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
+        if (api && update_status) {
+            sluice::kube::status_options so;
+            for (auto a : sluice::split_list(publish_status_address))
+                so.publish_addresses.emplace_back(a);
+            so.pod_namespace = env("POD_NAMESPACE");
+            so.node_ip = env("NODE_IP");
+            status_writer = std::make_unique<sluice::kube::status_writer>(control_io, *api, so);
+            ctl.on_build([&](const sluice::object_store& store, const sluice::route_snapshot& snap) {
+                status_writer->observe(store, snap);
+            });
+            sluice::kube::election_options eo;
+            eo.ns = so.pod_namespace.empty() ? "default" : so.pod_namespace;
+            eo.name = election_id;
+            eo.identity = env("POD_NAME").empty() ? std::string("sluice-") + std::to_string(::getpid()) : env("POD_NAME");
+            eo.lease_duration = std::chrono::seconds(std::max(1, lease_seconds));
+            eo.renew_deadline = eo.lease_duration * 2 / 3;
+            eo.retry_period = std::chrono::duration_cast<std::chrono::milliseconds>(eo.lease_duration) * 2 / 15;
+            election = std::make_unique<sluice::kube::leader_election>(
+                control_io, *api, eo, [&](bool leading) { status_writer->set_leading(leading); });
+        }
         auto first = ctl.initial_sync();
 
         std::unique_ptr<sluice::access_log_writer> access_log_writer;
@@ -190,7 +227,6 @@ int main(int argc, char** argv)
         sluice::proxy_server proxy(listen, first);
         // ingress-nginx's controller_* labels; the pod's name and namespace come from the
         // downward API (POD_NAME, POD_NAMESPACE) in a cluster.
-        auto env = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
         const std::string controller_labels = "controller_class=\"" + sluice::prometheus_escape(controller_class) +
                                               "\",controller_namespace=\"" + sluice::prometheus_escape(env("POD_NAMESPACE")) +
                                               "\",controller_pod=\"" + sluice::prometheus_escape(env("POD_NAME")) + "\",";
@@ -205,6 +241,8 @@ int main(int argc, char** argv)
             });
 
         ctl.watch([&proxy](std::shared_ptr<const sluice::route_snapshot> snap) { proxy.publish(std::move(snap)); });
+        if (election)
+            election->start();
         proxy.start();
         sluice::log_info("serving http on " + proxy.bind_address() + ":" + std::to_string(proxy.http_port()) +
                          ", https on " + proxy.bind_address() + ":" + std::to_string(proxy.https_port()) + " with " + std::to_string(workers) + " worker(s); status on " + bind + ":" +

@@ -53,6 +53,8 @@ void controller::rebuild()
     stats_.last_build =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
     current_ = std::move(snap);
+    if (on_build_)
+        on_build_(store_, *current_);
     if (publish_) {
         publish_(current_);
         ++stats_.swaps;

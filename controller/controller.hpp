@@ -36,6 +36,8 @@ public:
     void watch(publisher publish);
 
     std::shared_ptr<const route_snapshot> current() const { return current_; }
+    // Called after every build with the store it was built from (status write-back).
+    void on_build(std::function<void(const object_store&, const route_snapshot&)> hook) { on_build_ = std::move(hook); }
     bool ready() const { return ready_; }
     const controller_stats& stats() const { return stats_; }
 
@@ -48,6 +50,7 @@ private:
     object_store store_;
     std::unique_ptr<change_source> source_;
     publisher publish_;
+    std::function<void(const object_store&, const route_snapshot&)> on_build_;
     std::shared_ptr<const route_snapshot> current_;
     std::set<std::string> logged_diagnostics_;
     controller_stats stats_;

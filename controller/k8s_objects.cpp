@@ -261,6 +261,14 @@ ingress decode_ingress(const json& object)
     field root(object, "");
     ingress ing;
     ing.meta = decode_meta(root, true);
+    // The status is what sluice itself writes; it is read leniently and never refuses an object.
+    if (auto status = object.find("status"); status != object.end() && status->is_object()) {
+        const json& lb = status->value("loadBalancer", json::object());
+        if (lb.is_object() && lb.contains("ingress") && lb["ingress"].is_array())
+            for (const auto& e : lb["ingress"])
+                if (e.is_object())
+                    ing.status_addresses.push_back(e.contains("ip") ? e.value("ip", "") : e.value("hostname", ""));
+    }
     auto spec = root.member("spec");
     if (!spec)
         return ing;

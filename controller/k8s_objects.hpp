@@ -74,6 +74,8 @@ struct ingress {
     std::optional<ingress_backend> default_backend;
     std::vector<ingress_rule> rules;
     std::vector<ingress_tls> tls;
+    // status.loadBalancer.ingress: each entry's ip, else hostname, in order.
+    std::vector<std::string> status_addresses;
 };
 
 struct ingress_class {

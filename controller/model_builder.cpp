@@ -39,6 +39,8 @@ public:
         load_settings();
         index_endpoints();
         std::vector<const k8s::ingress*> ingresses = accepted_ingresses();
+        for (const k8s::ingress* ing : ingresses)
+            snap_.served_ingresses.push_back(ing->meta.ns + "/" + ing->meta.name);
         // ingress-nginx orders Ingresses by creation time, then namespace/name; the first to
         // claim a host+path keeps it.
         std::stable_sort(ingresses.begin(), ingresses.end(), [](const k8s::ingress* a, const k8s::ingress* b) {

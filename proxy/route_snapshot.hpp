@@ -255,6 +255,8 @@ struct route_snapshot {
     virtual_host catch_all;
     std::vector<backend> backends;
     std::vector<diagnostic> diagnostics;
+    // The Ingresses this controller serves (its class), "namespace/name": their status is ours.
+    std::vector<std::string> served_ingresses;
     // HTTPS: the default certificate (--default-ssl-certificate or the generated one) and the
     // handshake context whose SNI callback picks certificates from this snapshot's hosts.
     std::shared_ptr<const tls::certificate> default_certificate;

@@ -87,6 +87,7 @@ std::string fake_api_server::collection_of(const std::string& kind)
         {"ConfigMap", "/api/v1/configmaps"},
         {"Lease", "/apis/coordination.k8s.io/v1/leases"},
         {"Event", "/api/v1/events"},
+        {"Pod", "/api/v1/pods"},
     };
     return paths.at(kind);
 }
@@ -141,6 +142,16 @@ void fake_api_server::bookmark()
     std::lock_guard lock(mutex_);
     ++bookmark_generation_;
     changed_.notify_all();
+}
+
+nlohmann::json fake_api_server::object(const std::string& kind, const std::string& ns, const std::string& name) const
+{
+    std::lock_guard lock(mutex_);
+    auto c = objects_.find(collection_of(kind));
+    if (c == objects_.end())
+        return nullptr;
+    auto it = c->second.find(ns + "/" + name);
+    return it == c->second.end() ? nlohmann::json() : it->second;
 }
 
 void fake_api_server::set_token(const std::string& token)
@@ -265,8 +276,18 @@ void fake_api_server::serve(tcp::socket socket)
         json stored = body;
         if (!name.empty() && objects_[collection].contains(ns + "/" + name)) {
             json& current = objects_[collection][ns + "/" + name];
+            // Optimistic concurrency: an update naming another resourceVersion is a conflict.
+            const std::string expected = body.is_object() && body.contains("metadata")
+                                             ? body["metadata"].value("resourceVersion", "")
+                                             : "";
+            if (req.method() == http::verb::put && !expected.empty() &&
+                expected != current["metadata"].value("resourceVersion", "")) {
+                lock.unlock();
+                answer(409, status_body(409, "Conflict", "the object has been modified"));
+                return;
+            }
             if (sub == "status")
-                current["status"] = body["status"];
+                current["status"] = body["status"];  // a merge patch of the status, or a status update
             else
                 current = body;
             current["metadata"]["resourceVersion"] = std::to_string(++version_);
@@ -274,6 +295,12 @@ void fake_api_server::serve(tcp::socket socket)
             stored = current;
             changed_.notify_all();
         } else if (req.method() == http::verb::post) {
+            const std::string id = ns + "/" + stored["metadata"].value("name", "");
+            if (objects_[collection].contains(id)) {
+                lock.unlock();
+                answer(409, status_body(409, "AlreadyExists", id + " already exists"));
+                return;
+            }
             stored["metadata"]["resourceVersion"] = std::to_string(++version_);
             objects_[collection][ns + "/" + stored["metadata"].value("name", "")] = stored;
         }
@@ -304,6 +331,23 @@ void fake_api_server::serve(tcp::socket socket)
             item.erase("kind");
             item.erase("apiVersion");
             items.push_back(std::move(item));
+        }
+        // labelSelector: equality terms "k=v,k2=v2".
+        if (query.contains("labelSelector")) {
+            std::string sel = query["labelSelector"];
+            std::erase_if(items, [&](const json& item) {
+                for (size_t i = 0, j; i < sel.size(); i = j + 1) {
+                    j = sel.find(',', i);
+                    if (j == std::string::npos)
+                        j = sel.size();
+                    std::string term = sel.substr(i, j - i);
+                    auto eq = term.find('=');
+                    const json& labels = item["metadata"].value("labels", json::object());
+                    if (eq == std::string::npos || labels.value(term.substr(0, eq), "") != term.substr(eq + 1))
+                        return true;
+                }
+                return false;
+            });
         }
         size_t offset = query.contains("continue") ? std::stoul(query["continue"]) : 0;
         size_t limit = query.contains("limit") ? std::stoul(query["limit"]) : items.size();

@@ -36,6 +36,8 @@ public:
     // Sends a BOOKMARK with the current version on every watch that asked for them.
     void bookmark();
     void set_token(const std::string& token);
+    // The stored object, or null.
+    nlohmann::json object(const std::string& kind, const std::string& ns, const std::string& name) const;
     // Answers `status` to every request for this collection path until cleared (status 0).
     void fail_path(const std::string& collection, unsigned status);
 

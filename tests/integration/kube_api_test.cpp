@@ -154,6 +154,80 @@ TEST_F(kube_api, a_rotated_token_file_is_used_by_the_next_request)
     EXPECT_EQ(api_.requests().back().authorization, "Bearer rotated");
 }
 
+nlohmann::json pod(const std::string& name, const std::string& phase, const std::string& host_ip)
+{
+    return {{"apiVersion", "v1"},
+            {"kind", "Pod"},
+            {"metadata", {{"name", name}, {"namespace", "ingress"}, {"labels", {{"app.kubernetes.io/name", "sluice"}}}}},
+            {"status", {{"phase", phase}, {"hostIP", host_ip}}}};
+}
+
+std::vector<std::string> status_of_ingress(const fake_api_server& api, const std::string& name)
+{
+    std::vector<std::string> out;
+    auto o = api.object("Ingress", "default", name);
+    if (o.is_object() && o.contains("status"))
+        for (const auto& e : o["status"]["loadBalancer"]["ingress"])
+            out.push_back(e.contains("ip") ? e["ip"].get<std::string>() : e["hostname"].get<std::string>());
+    return out;
+}
+
+std::string lease_holder(const fake_api_server& api)
+{
+    auto lease = api.object("Lease", "ingress", "sluice-leader");
+    return lease.is_object() ? lease["spec"].value("holderIdentity", "") : "";
+}
+
+TEST_F(kube_api, one_leader_writes_the_status_and_another_takes_over_when_it_dies)
+{
+    api_.put(pod("sluice-a", "Running", "10.0.0.1"));
+    api_.put(pod("sluice-b", "Running", "10.0.0.2"));
+    api_.put(pod("sluice-old", "Pending", "10.0.0.9"));
+    ::setenv("POD_NAMESPACE", "ingress", 1);
+    ::setenv("POD_NAME", "sluice-a", 1);
+    s_->add_args({"--lease-duration", "2"});
+    start();
+    ::setenv("POD_NAME", "sluice-b", 1);
+    sluice_instance second({"--configmap", "default/sluice", "--lease-duration", "2"});
+    second.add_args({"--kubeconfig", (s_->dir() / "kubeconfig").string()});
+    second.start();
+    ::unsetenv("POD_NAME");
+    ::unsetenv("POD_NAMESPACE");
+
+    const std::vector<std::string> both{"10.0.0.1", "10.0.0.2"};
+    EXPECT_TRUE(wait_until([&] { return status_of_ingress(api_, "first") == both; }, 10s));
+    EXPECT_TRUE(wait_until([&] { return status_of_ingress(api_, "doomed") == both; }, 10s));
+    const std::string leader = lease_holder(api_);
+    ASSERT_TRUE(leader == "sluice-a" || leader == "sluice-b") << leader;
+    // Only the leader writes: one status write per Ingress, however many replicas run.
+    size_t writes = api_.count("PATCH", "/apis/networking.k8s.io/v1/namespaces/default/ingresses/first/status", false);
+    EXPECT_EQ(writes, 1u);
+
+    // The leader dies without a word; the other waits out the lease and takes over.
+    sluice_instance& dying = leader == "sluice-a" ? *s_ : second;
+    dying.proc().send_signal(SIGKILL);
+    const std::string next = leader == "sluice-a" ? "sluice-b" : "sluice-a";
+    EXPECT_TRUE(wait_until([&] { return lease_holder(api_) == next; }, 15s));
+    api_.put(pod("sluice-c", "Running", "10.0.0.3"));
+    put_yaml(api_, ingress_yaml("newer", "newer.test", {{"/", "Prefix", "a"}}));
+    const std::vector<std::string> three{"10.0.0.1", "10.0.0.2", "10.0.0.3"};
+    EXPECT_TRUE(wait_until([&] { return status_of_ingress(api_, "newer") == three; }, 10s));
+}
+
+TEST_F(kube_api, publish_status_address_is_written_as_ips_and_hostnames)
+{
+    s_->add_args({"--publish-status-address", "203.0.113.7, lb.example.com", "--lease-duration", "2"});
+    start();
+    const std::vector<std::string> want{"203.0.113.7", "lb.example.com"};
+    EXPECT_TRUE(wait_until([&] { return status_of_ingress(api_, "first") == want; }, 10s));
+    auto o = api_.object("Ingress", "default", "first");
+    EXPECT_EQ(o["status"]["loadBalancer"]["ingress"][0], (nlohmann::json{{"ip", "203.0.113.7"}}));
+    EXPECT_EQ(o["status"]["loadBalancer"]["ingress"][1], (nlohmann::json{{"hostname", "lb.example.com"}}));
+    // Written once: the watch brings the new status back, and it matches.
+    std::this_thread::sleep_for(500ms);
+    EXPECT_EQ(api_.count("PATCH", "/apis/networking.k8s.io/v1/namespaces/default/ingresses/first/status", false), 1u);
+}
+
 TEST(kube_api_source, builds_the_same_snapshot_as_the_manifest_source)
 {
     echo_backend a("a");
