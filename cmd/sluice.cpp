@@ -1,6 +1,7 @@
 // sluice: Kubernetes ingress controller and reverse proxy.
 #include <atomic>
 #include <csignal>
+#include <cstring>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -71,7 +72,8 @@ int main(int argc, char** argv)
                                        annotations_prefix = "nginx.ingress.kubernetes.io", configmap,
                                        default_ssl_certificate, default_backend_service, access_log = "-",
                                        publish_status_address, election_id;
-    bool update_status = true;
+    bool update_status = true, wait_shutdown = false;
+    int wait_pid = 1;
     int lease_seconds = 15;
     unsigned http_port = 80, https_port = 443, status_port = 10254, workers = std::thread::hardware_concurrency();
     int verbosity = 2;
@@ -88,6 +90,9 @@ int main(int argc, char** argv)
          "write Ingress status (API source; the leader of --election-id only)")
         ("election-id", po::value(&election_id)->default_value("sluice-leader"), "name of the leader-election Lease")
         ("lease-duration", po::value(&lease_seconds)->default_value(15), "leader-election lease duration in seconds")
+        ("wait-shutdown", po::bool_switch(&wait_shutdown),
+         "preStop hook: send SIGTERM to the sluice of --wait-pid and return once it has drained and exited")
+        ("wait-pid", po::value(&wait_pid)->default_value(1), "the process --wait-shutdown stops (the container's PID 1)")
         ("kubeconfig", po::value(&kubeconfig), "watch the cluster of this kubeconfig (default without --manifests: the in-cluster configuration)")
         ("bind", po::value(&bind)->default_value(bind), "address to listen on")
         ("http-port", po::value(&http_port)->default_value(http_port), "HTTP port (0: any free port)")
@@ -126,6 +131,17 @@ int main(int argc, char** argv)
         return 0;
     }
     sluice::set_log_level(static_cast<sluice::log_level>(std::clamp(verbosity, 0, 3)));
+    if (wait_shutdown) {
+        // As ingress-nginx's /wait-shutdown: the drain runs while Kubernetes waits for the hook,
+        // so the container stops only once its requests are done.
+        if (::kill(wait_pid, SIGTERM) != 0) {
+            std::cerr << "sluice: cannot signal process " << wait_pid << ": " << std::strerror(errno) << "\n";
+            return 1;
+        }
+        while (::kill(wait_pid, 0) == 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        return 0;
+    }
     if (!kubeconfig.empty() && !manifests.empty()) {
         std::cerr << "sluice: --manifests and --kubeconfig are two sources; give one\n";
         return 2;
