@@ -15,6 +15,7 @@
 #include "controller/controller.hpp"
 #include "controller/manifest_source.hpp"
 #include "kube/api_source.hpp"
+#include "kube/event_recorder.hpp"
 #include "kube/leader_election.hpp"
 #include "kube/status_writer.hpp"
 #include "proxy/text.hpp"
@@ -205,6 +206,7 @@ int main(int argc, char** argv)
         // Status write-back, by the one replica that holds the Lease.
         std::unique_ptr<sluice::kube::status_writer> status_writer;
         std::unique_ptr<sluice::kube::leader_election> election;
+        std::unique_ptr<sluice::kube::event_recorder> events;
         auto env = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
         if (api && update_status) {
             sluice::kube::status_options so;
@@ -213,8 +215,12 @@ int main(int argc, char** argv)
             so.pod_namespace = env("POD_NAMESPACE");
             so.node_ip = env("NODE_IP");
             status_writer = std::make_unique<sluice::kube::status_writer>(control_io, *api, so);
+            sluice::kube::event_options ev;
+            ev.instance = env("POD_NAME");
+            events = std::make_unique<sluice::kube::event_recorder>(control_io, *api, ev);
             ctl.on_build([&](const sluice::object_store& store, const sluice::route_snapshot& snap) {
                 status_writer->observe(store, snap);
+                events->observe(store, snap);
             });
             sluice::kube::election_options eo;
             eo.ns = so.pod_namespace.empty() ? "default" : so.pod_namespace;
@@ -224,7 +230,13 @@ int main(int argc, char** argv)
             eo.renew_deadline = eo.lease_duration * 2 / 3;
             eo.retry_period = std::chrono::duration_cast<std::chrono::milliseconds>(eo.lease_duration) * 2 / 15;
             election = std::make_unique<sluice::kube::leader_election>(
-                control_io, *api, eo, [&](bool leading) { status_writer->set_leading(leading); });
+                control_io, *api, eo, [&](bool leading) {
+                    status_writer->set_leading(leading);
+                    events->set_leading(leading);
+                    // Diagnostics that arose before this replica led are reported now.
+                    if (leading)
+                        events->observe(ctl.store(), *ctl.current());
+                });
         }
         auto first = ctl.initial_sync();
 

@@ -36,6 +36,7 @@ public:
     void watch(publisher publish);
 
     std::shared_ptr<const route_snapshot> current() const { return current_; }
+    const object_store& store() const { return store_; }
     // Called after every build with the store it was built from (status write-back).
     void on_build(std::function<void(const object_store&, const route_snapshot&)> hook) { on_build_ = std::move(hook); }
     bool ready() const { return ready_; }

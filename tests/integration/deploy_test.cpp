@@ -137,7 +137,8 @@ TEST(deploy, rbac_grants_every_request_sluice_makes_and_nothing_else)
     fake_api_server api;
     echo_backend a("a");
     for (auto& d : parse_manifest_text(ingress_class_yaml() + "---\n" + service_yaml("a", {a.port()}) + "---\n" +
-                                           ingress_yaml("web", "web.test", {{"/", "Prefix", "a"}}),
+                                           ingress_yaml("web", "web.test", {{"/", "Prefix", "a"}},
+                                                        annotations_yaml({{"limit-rps", "many"}})),
                                        false)) {
         if (!d.object["metadata"].contains("namespace") && d.object["kind"] != "IngressClass")
             d.object["metadata"]["namespace"] = "default";
@@ -160,7 +161,7 @@ TEST(deploy, rbac_grants_every_request_sluice_makes_and_nothing_else)
     // Wait for everything: lists, watches, the lease, its renewal, the pods and a status write.
     ASSERT_TRUE(wait_until([&] {
         return api.count("PATCH", "/apis/networking.k8s.io/v1/namespaces/default/ingresses/web/status", false) >= 1 &&
-               api.count("PUT", "/apis/coordination.k8s.io", false) >= 1;
+               api.count("PUT", "/apis/coordination.k8s.io", false) >= 1 && api.count("POST", "/api/v1/namespaces/default/events", false) >= 1;
     }, 10s));
 
     auto objects = deploy_objects();

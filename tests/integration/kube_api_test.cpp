@@ -228,6 +228,32 @@ TEST_F(kube_api, publish_status_address_is_written_as_ips_and_hostnames)
     EXPECT_EQ(api_.count("PATCH", "/apis/networking.k8s.io/v1/namespaces/default/ingresses/first/status", false), 1u);
 }
 
+TEST_F(kube_api, diagnostics_become_warning_events_on_their_objects_once)
+{
+    s_->add_args({"--lease-duration", "1"});
+    start();
+    put_yaml(api_, ingress_yaml("typo", "typo.test", {{"/", "Prefix", "a"}},
+                                annotations_yaml({{"allowlist-source-range", "10.0.0.0/33"}})));
+    const std::string events = "/api/v1/namespaces/default/events";
+    ASSERT_TRUE(wait_until([&] { return api_.count("POST", events, false) == 1; }, 10s));
+    nlohmann::json event;
+    for (const auto& r : api_.requests())
+        if (r.method == "POST" && r.target == events)
+            event = r.body;
+    EXPECT_EQ(event["type"], "Warning");
+    EXPECT_EQ(event["involvedObject"]["kind"], "Ingress");
+    EXPECT_EQ(event["involvedObject"]["name"], "typo");
+    EXPECT_EQ(event["involvedObject"]["apiVersion"], "networking.k8s.io/v1");
+    EXPECT_NE(event["message"].get<std::string>().find("allowlist-source-range"), std::string::npos) << event.dump();
+    EXPECT_NE(event["message"].get<std::string>().find("10.0.0.0/33"), std::string::npos);
+    // Other changes rebuild the snapshot; the diagnostic still holds and is not reported again.
+    for (int i = 0; i < 3; ++i)
+        put_yaml(api_, ingress_yaml("more" + std::to_string(i), "more.test", {{"/" + std::to_string(i), "Prefix", "a"}}));
+    EXPECT_TRUE(wait_until([&] { return http_get(s_->port(), "/2", "more.test").status == 200; }));
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(api_.count("POST", events, false), 1u);
+}
+
 TEST(kube_api_source, builds_the_same_snapshot_as_the_manifest_source)
 {
     echo_backend a("a");
