@@ -175,6 +175,7 @@ asio::awaitable<bool> api_source::list(resource& r)
             page = json::parse(reply.body);
         } catch (const json::exception& e) {
             problem(r, "the list of " + r.plural + " is not JSON: " + e.what());
+            log_warning("Kubernetes API: the list of " + r.plural + " is not JSON: " + e.what());
             co_return false;
         }
         if (version.empty())

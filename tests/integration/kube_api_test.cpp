@@ -91,6 +91,20 @@ TEST_F(kube_api, lists_every_kind_then_watches_from_the_lists_version)
     EXPECT_TRUE(s_->proc().running());
 }
 
+TEST_F(kube_api, watch_namespace_narrows_the_namespaced_collections)
+{
+    s_->add_args({"--watch-namespace", "default"});
+    start();
+    EXPECT_EQ(status_of("first.test"), 200u);
+    EXPECT_EQ(api_.count("GET", "/apis/networking.k8s.io/v1/namespaces/default/ingresses", false), 1u);
+    EXPECT_EQ(api_.count("GET", "/api/v1/namespaces/default/services", false), 1u);
+    EXPECT_EQ(api_.count("GET", "/api/v1/namespaces/default/secrets", false), 1u);
+    EXPECT_EQ(api_.count("GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices", false), 1u);
+    // The controller's ConfigMap lives in its own namespace; IngressClasses have none.
+    EXPECT_EQ(api_.count("GET", "/api/v1/configmaps", false), 1u);
+    EXPECT_EQ(api_.count("GET", "/apis/networking.k8s.io/v1/ingressclasses", false), 1u);
+}
+
 TEST_F(kube_api, a_cut_watch_resumes_from_its_version_without_listing_again)
 {
     start();
