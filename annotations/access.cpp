@@ -6,38 +6,11 @@
 namespace sluice::annotations {
 namespace {
 
-bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-
-// cors-allow-methods: ^([A-Za-z]+,?\s?)+$
-bool is_method_list(std::string_view s)
-{
-    if (s.empty())
-        return false;
-    for (char c : s)
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == ',' || c == ' '))
-            return false;
-    return true;
-}
-
-// cors-allow-headers: ^([A-Za-z0-9\-\_]+,?\s?)+$ ; cors-expose-headers also allows '*'.
-bool is_header_list(std::string_view s)
-{
-    if (s.empty())
-        return false;
-    for (char c : s)
-        if (!(is_alnum(c) || c == '-' || c == '_' || c == ',' || c == ' '))
-            return false;
-    return true;
-}
-bool is_expose_list(std::string_view s)
-{
-    if (s.empty())
-        return false;
-    for (char c : s)
-        if (!(is_alnum(c) || c == '-' || c == '_' || c == ',' || c == ' ' || c == '*'))
-            return false;
-    return true;
-}
+// cors-allow-methods: ^([A-Za-z]+,?\s?)+$ ; cors-allow-headers: ^([A-Za-z0-9\-\_]+,?\s?)+$ ;
+// cors-expose-headers also allows '*'.
+bool is_method_list(std::string_view s) { return only_chars(s, ", "); }
+bool is_header_list(std::string_view s) { return only_chars(s, "-_, "); }
+bool is_expose_list(std::string_view s) { return only_chars(s, "-_, *"); }
 
 // An origin as cors-allow-origin takes it: scheme://host[:port], where the host may start with
 // one "*." label wildcard.
@@ -53,12 +26,8 @@ bool is_origin(std::string_view o)
     if (rest.starts_with("*."))
         rest.remove_prefix(2);
     auto colon = rest.find(':');
-    std::string_view host = rest.substr(0, colon);
-    if (host.empty())
+    if (!only_chars(rest.substr(0, colon), "-."))
         return false;
-    for (char c : host)
-        if (!(is_alnum(c) || c == '-' || c == '.'))
-            return false;
     if (colon != std::string_view::npos) {
         std::string_view port = rest.substr(colon + 1);
         if (port.empty() || port.size() > 5)

@@ -19,6 +19,8 @@ bool all_of(std::string_view s, std::string_view extra)
 
 }  // namespace
 
+bool only_chars(std::string_view s, std::string_view extra) { return !s.empty() && all_of(s, extra); }
+
 bool is_path_with_capture(std::string_view s) { return all_of(s, "-._~/:$"); }
 
 bool is_url_with_variables(std::string_view s) { return all_of(s, "-._~/:, ?&=$"); }

@@ -55,6 +55,9 @@ private:
     std::vector<annotation_diagnostic> diagnostics_;
 };
 
+// Non-empty, and every character a letter, a digit or one of `extra`.
+bool only_chars(std::string_view s, std::string_view extra);
+
 // ingress-nginx's validator character sets (internal/ingress/annotations/parser/validators.go).
 bool is_path_with_capture(std::string_view s);      // ^/?[-._~a-zA-Z0-9/:$]*$
 bool is_url_with_variables(std::string_view s);     // ^[-._~a-zA-Z0-9/:, ?&=$]*$

@@ -5,46 +5,10 @@
 namespace sluice::annotations {
 namespace {
 
-bool token_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-}
-bool is_cookie_name(std::string_view s)
-{
-    if (s.empty())
-        return false;
-    for (char c : s)
-        if (!token_char(c))
-            return false;
-    return true;
-}
-bool is_cookie_path(std::string_view s)
-{
-    if (s.empty() || s.front() != '/')
-        return false;
-    for (char c : s)
-        if (!token_char(c) && c != '/' && c != '~' && c != '%')
-            return false;
-    return true;
-}
-bool is_domain(std::string_view s)
-{
-    if (s.empty())
-        return false;
-    for (char c : s)
-        if (!token_char(c))
-            return false;
-    return true;
-}
-bool is_connection_value(std::string_view s)
-{
-    if (s.empty())
-        return false;
-    for (char c : s)
-        if (!token_char(c) && c != ',' && c != ' ')
-            return false;
-    return true;
-}
+// Cookie names and domains: letters, digits, '-', '_', '.'.
+bool is_token(std::string_view s) { return only_chars(s, "-_."); }
+bool is_cookie_path(std::string_view s) { return s.starts_with('/') && only_chars(s, "-_./~%"); }
+bool is_connection_value(std::string_view s) { return only_chars(s, "-_., "); }
 
 }  // namespace
 
@@ -89,11 +53,11 @@ void parse_balancing(annotation_reader& reader, ingress_annotations& out)
                 else if (*mode != "balanced")
                     reader.invalid("affinity-mode", "\"" + std::string(*mode) + "\" is not balanced or persistent; balanced used");
             }
-            if (auto n = reader.string("session-cookie-name", is_cookie_name, "a cookie name"); n.ok())
+            if (auto n = reader.string("session-cookie-name", is_token, "a cookie name"); n.ok())
                 c->name = n.value;
             if (auto n = reader.string("session-cookie-path", is_cookie_path, "a path"); n.ok())
                 c->path = n.value;
-            if (auto n = reader.string("session-cookie-domain", is_domain, "a domain"); n.ok())
+            if (auto n = reader.string("session-cookie-domain", is_token, "a domain"); n.ok())
                 c->domain = n.value;
             if (auto n = reader.raw("session-cookie-samesite")) {
                 if (*n == "None" || *n == "Lax" || *n == "Strict")

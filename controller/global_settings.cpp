@@ -143,15 +143,11 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
     };
     // whitelist-source-range and denylist-source-range: the defaults of every location.
     auto set_networks = [&](std::string_view v, bool allow) {
-        std::vector<ip_network> nets;
-        for (auto item : split_list(v)) {
-            auto net = ip_network::parse(item);
-            if (!net)
-                return false;
-            nets.push_back(*net);
-        }
+        auto nets = ip_network::parse_list(v);
+        if (!nets)
+            return false;
         auto rules = std::make_shared<access_rules>(loc.access ? *loc.access : access_rules{});
-        (allow ? rules->allow : rules->deny) = std::move(nets);
+        (allow ? rules->allow : rules->deny) = std::move(*nets);
         loc.access = rules;
         return true;
     };
@@ -247,16 +243,10 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
          }},
         {"proxy-real-ip-cidr",
          [&](std::string_view v) {
-             std::vector<ip_network> nets;
-             for (auto item : split_list(v)) {
-                 auto net = ip_network::parse(item);
-                 if (!net)
-                     return false;
-                 nets.push_back(*net);
-             }
-             if (nets.empty())
+             auto nets = ip_network::parse_list(v);
+             if (!nets || nets->empty())
                  return false;
-             settings.forwarding.trusted = std::move(nets);
+             settings.forwarding.trusted = std::move(*nets);
              return true;
          }},
         {"worker-processes",

@@ -15,6 +15,8 @@ struct ip_network {
     boost::asio::ip::address base;
     unsigned prefix = 0;
     static std::optional<ip_network> parse(std::string_view text);  // "10.0.0.0/8", "::1", "1.2.3.4"
+    // "10.0.0.0/8, 192.168.1.1": nothing if any item is not an address or CIDR.
+    static std::optional<std::vector<ip_network>> parse_list(std::string_view list);
     bool contains(const boost::asio::ip::address& a) const;
 };
 

@@ -70,6 +70,18 @@ void prepare_downstream_response(http::response_header<>& res)
     }
 }
 
+std::optional<std::vector<ip_network>> ip_network::parse_list(std::string_view list)
+{
+    std::vector<ip_network> nets;
+    for (auto item : split_list(list)) {
+        auto net = parse(item);
+        if (!net)
+            return std::nullopt;
+        nets.push_back(*net);
+    }
+    return nets;
+}
+
 std::optional<ip_network> ip_network::parse(std::string_view text)
 {
     auto slash = text.find('/');

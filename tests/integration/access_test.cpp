@@ -242,10 +242,6 @@ TEST_F(cross_origin, listed_origins_are_echoed_and_others_get_nothing)
 namespace sluice::test {
 namespace {
 
-std::string data_configmap(const std::string& name, const std::map<std::string, std::string>& data)
-{
-    return configmap_yaml(data, name);
-}
 
 TEST(header_rules, proxy_set_headers_add_headers_and_custom_headers)
 {
@@ -256,15 +252,15 @@ TEST(header_rules, proxy_set_headers_add_headers_and_custom_headers)
                                        {"add-headers", "default/resp-headers"},
                                        {"global-allowed-response-headers", "X-Frame-Options, X-Custom"}}) +
                            "---\n" +
-                           data_configmap("req-headers", {{"X-Team", "edge"},
+                           configmap_yaml({{"X-Team", "edge"},
                                                           {"X-Original-Path", "$request_uri"},
                                                           {"X-Client", "$remote_addr via $scheme"},
                                                           {"X-Forwarded-Proto", "https"},
                                                           {"X-Remove-Me", ""},
-                                                          {"Bad Name", "x"}}) +
-                           "---\n" + data_configmap("resp-headers", {{"X-Served-By", "sluice"}}) + "---\n" +
-                           data_configmap("custom", {{"X-Frame-Options", "DENY"}, {"X-Custom", "yes"}}) + "---\n" +
-                           data_configmap("sneaky", {{"X-Frame-Options", "DENY"}, {"Set-Cookie", "admin=1"}}));
+                                                          {"Bad Name", "x"}}, "req-headers") +
+                           "---\n" + configmap_yaml({{"X-Served-By", "sluice"}}, "resp-headers") + "---\n" +
+                           configmap_yaml({{"X-Frame-Options", "DENY"}, {"X-Custom", "yes"}}, "custom") + "---\n" +
+                           configmap_yaml({{"X-Frame-Options", "DENY"}, {"Set-Cookie", "admin=1"}}, "sneaky"));
     s.write("svc.yaml", service_yaml("echo", {echo.port()}));
     s.write("ing.yaml", ingress_yaml("custom", "custom.test", {{"/", "Prefix", "echo"}},
                                      annotations_yaml({{"custom-headers", "custom"},
