@@ -1225,10 +1225,13 @@ asio::awaitable<bool> serve_request(session<Stream>& s, request_parser& parser, 
         original_target = std::string(request_uri);  // the rewrite below replaces it
     // The request values a hash key or proxy-set-headers read, copied before the rewrite
     // replaces the target.
-    std::string balance_uri, balance_args;
+    // The Host field is replaced for the upstream before proxy-set-headers are expanded.
+    std::string balance_uri, balance_args, balance_host;
     if (loc.policy.balance.kind == balance_kind::hash || loc.policy.set_request_headers) {
         balance_uri = std::string(request_uri);
         balance_args = std::string(target.query);
+        balance_host = std::string(host_header);
+        host_header = balance_host;
         request_uri = balance_uri;
         target.query = balance_args;
     }
