@@ -42,6 +42,7 @@ fake_api_server::fake_api_server() : acceptor_(io_)
     acceptor_.bind(ep);
     acceptor_.listen();
     port_ = acceptor_.local_endpoint().port();
+    listen_fd_ = acceptor_.native_handle();
     accept_thread_ = std::thread([this] {
         for (;;) {
             boost::system::error_code ec;
@@ -50,9 +51,12 @@ fake_api_server::fake_api_server() : acceptor_(io_)
             std::lock_guard lock(mutex_);
             if (ec || stopping_)
                 return;
+            // The socket stays here until the end; the destructor unblocks its thread through
+            // the descriptor recorded now, without touching the socket object.
             auto shared = std::make_shared<tcp::socket>(std::move(s));
             sockets_.push_back(shared);
-            connections_.emplace_back([this, shared] { serve(std::move(*shared)); });
+            descriptors_.push_back(shared->native_handle());
+            connections_.emplace_back([this, shared] { serve(*shared); });
         }
     });
 }
@@ -62,16 +66,15 @@ fake_api_server::~fake_api_server()
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
-        for (auto& s : sockets_) {
-            boost::system::error_code ignored;
-            ::shutdown(s->native_handle(), SHUT_RDWR);
-        }
+        for (int fd : descriptors_)
+            ::shutdown(fd, SHUT_RDWR);
     }
     changed_.notify_all();
-    boost::system::error_code ignored;
-    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-    acceptor_.close(ignored);
+    // Unblock accept() through the descriptor, and close the acceptor only once its thread is done.
+    ::shutdown(listen_fd_, SHUT_RDWR);
     accept_thread_.join();
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
     for (auto& t : connections_)
         t.join();
 }
@@ -198,7 +201,7 @@ std::map<std::string, json> fake_api_server::written() const
     return written_;
 }
 
-void fake_api_server::serve(tcp::socket socket)
+void fake_api_server::serve(tcp::socket& socket)
 {
     boost::system::error_code ec;
     beast::flat_buffer buffer;

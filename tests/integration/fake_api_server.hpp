@@ -58,7 +58,7 @@ private:
         std::string type;
         nlohmann::json object;
     };
-    void serve(boost::asio::ip::tcp::socket socket);
+    void serve(boost::asio::ip::tcp::socket& socket);
     static std::string collection_of(const std::string& kind);
 
     boost::asio::io_context io_;
@@ -66,6 +66,8 @@ private:
     std::thread accept_thread_;
     std::vector<std::thread> connections_;
     std::vector<std::shared_ptr<boost::asio::ip::tcp::socket>> sockets_;
+    std::vector<int> descriptors_;  // of sockets_, for unblocking their threads at the end
+    int listen_fd_ = -1;
     mutable std::mutex mutex_;
     std::condition_variable changed_;
     uint64_t version_ = 100;

@@ -109,13 +109,20 @@ TEST_F(kube_api, a_cut_watch_resumes_from_its_version_without_listing_again)
 {
     start();
     ASSERT_TRUE(wait_until([&] { return api_.open_watches() == 6; }));
-    const size_t lists = api_.count("GET", "/", false);
+    // Lists are the GETs with a page size (the lease election also GETs, by name).
+    auto count_lists = [&] {
+        size_t n = 0;
+        for (const auto& r : api_.requests())
+            n += r.method == "GET" && r.target.find("limit=") != std::string::npos ? 1 : 0;
+        return n;
+    };
+    const size_t lists = count_lists();
     const size_t watches = api_.count("GET", "/", true);
     api_.cut_watches();
     ASSERT_TRUE(wait_until([&] { return api_.count("GET", "/", true) >= watches + 6 && api_.open_watches() == 6; }));
     put_yaml(api_, ingress_yaml("later", "later.test", {{"/", "Prefix", "a"}}));
     EXPECT_TRUE(wait_until([&] { return status_of("later.test") == 200; }));
-    EXPECT_EQ(api_.count("GET", "/", false), lists);
+    EXPECT_EQ(count_lists(), lists);
 }
 
 TEST_F(kube_api, gone_lists_again_and_keeps_serving_routes_that_still_exist)
