@@ -102,11 +102,13 @@ size_t worker::pick_endpoint(const route_snapshot& snap, uint32_t backend_index,
         return SIZE_MAX;
     const auto now = std::chrono::steady_clock::now();
     auto untried = [&](size_t i) { return i >= tried.size() || !tried[i]; };
-    // Endpoints passive health has taken out are skipped while any other is left untried.
-    bool any_available = false;
+    // Endpoints passive health has taken out are skipped while any other is left untried. While
+    // no endpoint is out (the usual case) no record is looked up.
+    const bool someone_out = now < latest_down_until_;
+    bool any_available = !someone_out;
     for (size_t i = 0; i < n && !any_available; ++i)
         any_available = untried(i) && available(eps[i], now);
-    auto usable = [&](size_t i) { return untried(i) && (!any_available || available(eps[i], now)); };
+    auto usable = [&](size_t i) { return untried(i) && (!someone_out || !any_available || available(eps[i], now)); };
 
     const backend_rings* rings = be.rings.get();
     switch (policy.kind) {
@@ -214,6 +216,7 @@ void worker::record_attempt(const asio::ip::tcp::endpoint& ep, double seconds, b
     }
     if (++st.fails >= settings.max_fails) {
         st.down_until = now + settings.fail_timeout;
+        latest_down_until_ = std::max(latest_down_until_, st.down_until);
         st.fails = 0;
         log_line(log_level::warning, "upstream " + endpoint_name(ep) + " failed " + std::to_string(settings.max_fails) +
                                          " time(s); left out for " +

@@ -138,6 +138,7 @@ private:
     // Per endpoint of the current snapshot: EWMA and passive health.
     std::unordered_map<boost::asio::ip::tcp::endpoint, endpoint_stats, endpoint_hash> stats_;
     bool available(const boost::asio::ip::tcp::endpoint& ep, std::chrono::steady_clock::time_point now) const;
+    std::chrono::steady_clock::time_point latest_down_until_{};  // passive health: no one is out after this
     double ewma_score(const backend& be, size_t index, std::chrono::steady_clock::time_point now);
     void forget_quiet_endpoints(std::chrono::steady_clock::time_point now);
     upstream_pool pool_;
