@@ -3,6 +3,10 @@
 #include <charconv>
 #include <cstdlib>
 
+#include <map>
+#include <sstream>
+
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace sluice {
@@ -50,36 +54,138 @@ json plain_scalar(const std::string& s)
     return s;
 }
 
-json to_json(const YAML::Node& node)
-{
-    switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-        return nullptr;
-    case YAML::NodeType::Scalar:
+// Builds JSON straight from the parser's events. yaml-cpp's YAML::LoadAll loops forever on some
+// malformed input (a file holding only "," yields an empty document at the same place without
+// end), so documents are read one at a time here, and one that starts where the previous one
+// started is an error. Aliases are expanded; the values they add are counted, so a small file of
+// nested aliases ("billion laughs") is refused instead of exhausting memory.
+class json_builder final : public YAML::EventHandler {
+public:
+    static constexpr size_t max_values = 1'000'000;
+
+    struct document {
+        json value;
+        YAML::Mark mark;
+    };
+
+    // The next document, or false at the end of the stream. Throws manifest_parse_error.
+    bool next(YAML::Parser& parser, document& out)
+    {
+        root_ = nullptr;
+        have_root_ = false;
+        if (!parser.HandleNextDocument(*this))
+            return false;
+        out.value = std::move(root_);
+        out.mark = root_mark_;
+        return true;
+    }
+
+    void OnDocumentStart(const YAML::Mark& mark) override
+    {
+        if (started_ && mark.pos <= last_start_)
+            throw manifest_parse_error("unexpected character", mark.line + 1, mark.column + 1);
+        started_ = true;
+        last_start_ = mark.pos;
+        anchors_.clear();
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { add(mark, nullptr, anchor, 1, nullptr); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override
+    {
+        auto it = anchors_.find(anchor);
+        if (it == anchors_.end())
+            throw manifest_parse_error("unknown alias", mark.line + 1, mark.column + 1);
+        add(mark, it->second.value, 0, it->second.count, it->second.is_scalar ? &it->second.raw : nullptr);
+    }
+    void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor, const std::string& value) override
+    {
         // Tag "!" marks a quoted scalar: always a string.
-        if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str")
-            return node.Scalar();
-        return plain_scalar(node.Scalar());
-    case YAML::NodeType::Sequence: {
-        json out = json::array();
-        for (const auto& item : node)
-            out.push_back(to_json(item));
-        return out;
+        bool string = tag == "!" || tag == "tag:yaml.org,2002:str";
+        add(mark, string ? json(value) : plain_scalar(value), anchor, 1, &value);
     }
-    case YAML::NodeType::Map: {
-        json out = json::object();
-        for (const auto& kv : node) {
-            const YAML::Node& key = kv.first;
-            if (!key.IsScalar())
-                throw manifest_parse_error("map keys must be scalars", key.Mark().line + 1, key.Mark().column + 1);
-            out[key.Scalar()] = to_json(kv.second);
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override
+    {
+        open(mark, json::array(), anchor);
+    }
+    void OnSequenceEnd() override { close(); }
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override
+    {
+        open(mark, json::object(), anchor);
+    }
+    void OnMapEnd() override { close(); }
+
+private:
+    struct frame {
+        json value;
+        YAML::Mark mark;
+        YAML::anchor_t anchor = 0;
+        size_t count = 1;        // values inside, itself included
+        bool key_next = true;    // maps: the next event is a key
+        std::string key;
+    };
+    struct anchored {
+        json value;
+        size_t count = 1;
+        bool is_scalar = false;
+        std::string raw;  // a scalar's text, for use as a map key
+    };
+
+    void open(const YAML::Mark& mark, json value, YAML::anchor_t anchor)
+    {
+        if (!stack_.empty() && stack_.back().value.is_object() && stack_.back().key_next)
+            throw manifest_parse_error("map keys must be scalars", mark.line + 1, mark.column + 1);
+        frame f;
+        f.value = std::move(value);
+        f.mark = mark;
+        f.anchor = anchor;
+        stack_.push_back(std::move(f));
+    }
+    void close()
+    {
+        frame f = std::move(stack_.back());
+        stack_.pop_back();
+        total_ -= f.count;  // add() counts it again, with what it holds
+        add(f.mark, std::move(f.value), f.anchor, f.count, nullptr);
+    }
+    // `raw`: a scalar's text as written (map keys are that text, not its resolved value).
+    void add(const YAML::Mark& mark, json value, YAML::anchor_t anchor, size_t count, const std::string* raw)
+    {
+        total_ += count;
+        if (total_ > max_values)
+            throw manifest_parse_error("too many values (aliases expand to more than a million)", mark.line + 1,
+                                       mark.column + 1);
+        if (anchor)
+            anchors_[anchor] = {value, count, raw != nullptr, raw ? *raw : std::string()};
+        if (stack_.empty()) {
+            root_ = std::move(value);
+            root_mark_ = mark;
+            have_root_ = true;
+            return;
         }
-        return out;
+        frame& parent = stack_.back();
+        parent.count += count;
+        if (parent.value.is_array()) {
+            parent.value.push_back(std::move(value));
+        } else if (parent.key_next) {
+            if (!raw)
+                throw manifest_parse_error("map keys must be scalars", mark.line + 1, mark.column + 1);
+            parent.key = *raw;
+            parent.key_next = false;
+        } else {
+            parent.value[parent.key] = std::move(value);
+            parent.key_next = true;
+        }
     }
-    }
-    return nullptr;
-}
+
+    std::vector<frame> stack_;
+    std::map<YAML::anchor_t, anchored> anchors_;
+    json root_;
+    YAML::Mark root_mark_;
+    bool have_root_ = false;
+    bool started_ = false;
+    int last_start_ = 0;
+    size_t total_ = 0;
+};
 
 void append_document(std::vector<manifest_document>& out, json object, int line, int column)
 {
@@ -131,10 +237,12 @@ std::vector<manifest_document> parse_manifest_text(const std::string& text, bool
         return out;
     }
     try {
-        for (const YAML::Node& doc : YAML::LoadAll(text)) {
-            YAML::Mark mark = doc.Mark();
-            append_document(out, to_json(doc), mark.line + 1, mark.column + 1);
-        }
+        std::istringstream in(text);
+        YAML::Parser parser(in);
+        json_builder builder;
+        json_builder::document doc;
+        while (builder.next(parser, doc))
+            append_document(out, std::move(doc.value), doc.mark.line + 1, doc.mark.column + 1);
     } catch (const YAML::Exception& e) {
         throw manifest_parse_error(e.msg, e.mark.line + 1, e.mark.column + 1);
     }

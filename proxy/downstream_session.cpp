@@ -1366,17 +1366,14 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
         bool idle = s.client_buf.size() == 0;
         s.client_deadline.arm(served == 0 || !idle ? header_timeout : keepalive_timeout);
         s.client_deadline.set_idle(idle);
-        header_scan scan;
+        const head_limits limits{header_limit, request_line_limit};
+        head_outcome head;
         error_code rec;
         for (;;) {
             auto data = s.client_buf.data();
-            scan = scan_header(std::string_view(static_cast<const char*>(data.data()), data.size()));
-            if (scan.state != header_scan::incomplete)
+            head = parse_request_head(std::string_view(static_cast<const char*>(data.data()), data.size()), parser, limits);
+            if (head.state != head_outcome::need_more)
                 break;
-            if (data.size() >= header_limit) {
-                rec = http::error::header_limit;
-                break;
-            }
             auto [ec, got] = co_await s.client.async_read_some(
                 s.client_buf.prepare(std::min<size_t>(header_limit - data.size() + 1, 16 * 1024)), nothrow);
             s.client_buf.commit(got);
@@ -1392,36 +1389,17 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
             }
         }
         s.client_deadline.set_idle(false);
-        if (!rec && scan.state == header_scan::malformed) {
-            co_await send_local(s, nullptr, 400, false, false, std::chrono::seconds(5));
+        if (rec)
             break;
-        }
-        size_t n = 0;
-        if (!rec)
-            std::tie(rec, n) = co_await http::async_read_header(s.client, s.client_buf, parser, nothrow);
-        if (rec) {
-            if (rec == http::error::header_limit) {
-                // nginx: 414 when the request line alone overflows one large header buffer.
-                auto data = s.client_buf.data();
-                std::string_view received(static_cast<const char*>(data.data()), data.size());
-                co_await send_local(s, nullptr, oversized_header_status(received, request_line_limit), false, false,
-                                    std::chrono::seconds(5));
-            } else if (rec == http::error::bad_version) {
-                auto data = s.client_buf.data();
-                co_await send_local(s, nullptr,
-                                    version_error_status(std::string_view(static_cast<const char*>(data.data()), data.size())),
-                                    false, false, std::chrono::seconds(5));
-            } else if (rec.category() == http::make_error_code(http::error::bad_method).category() &&
-                       rec != http::error::end_of_stream && rec != http::error::partial_message) {
-                co_await send_local(s, nullptr, 400, false, false, std::chrono::seconds(5));
-            }
-            break;
-        }
-        if (unsigned refused = check_request_header(parser.get())) {
+        if (head.state == head_outcome::refuse) {
             s.status = 0;
-            co_await send_local(s, &parser, refused, false, parser.get().method() == http::verb::head, std::chrono::seconds(5));
+            const bool head_method = parser.is_header_done() && parser.get().method() == http::verb::head;
+            co_await send_local(s, parser.is_header_done() ? &parser : nullptr, head.status, false, head_method,
+                                std::chrono::seconds(5));
             break;
         }
+        s.client_buf.consume(head.consumed);
+        const size_t n = head.consumed;
         s.log.reset();
         s.log.request_length = n;
         bool keep = co_await handle_request(s, parser, served + 1 >= keepalive_requests);

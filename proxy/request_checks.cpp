@@ -113,4 +113,37 @@ unsigned oversized_header_status(std::string_view received, size_t line_limit)
     return eol == std::string_view::npos || eol > line_limit ? 414 : 431;
 }
 
+head_outcome parse_request_head(std::string_view buffered, request_head_parser& parser, const head_limits& limits)
+{
+    head_outcome out;
+    header_scan scan = scan_header(buffered);
+    if (scan.state == header_scan::incomplete) {
+        if (buffered.size() >= limits.header) {
+            out.state = head_outcome::refuse;
+            out.status = oversized_header_status(buffered, limits.request_line);
+        }
+        return out;
+    }
+    out.state = head_outcome::refuse;
+    if (scan.state == header_scan::malformed) {
+        out.status = 400;
+        return out;
+    }
+    boost::beast::error_code ec;
+    size_t used = parser.put(boost::asio::const_buffer(buffered.data(), scan.length), ec);
+    if (ec == http::error::header_limit)
+        out.status = oversized_header_status(buffered, limits.request_line);
+    else if (ec == http::error::bad_version)
+        out.status = version_error_status(buffered);
+    else if (ec || !parser.is_header_done())
+        out.status = 400;
+    else if (unsigned refused = check_request_header(parser.get()))
+        out.status = refused;
+    else {
+        out.state = head_outcome::ready;
+        out.consumed = used;
+    }
+    return out;
+}
+
 }  // namespace sluice

@@ -4,7 +4,9 @@
 // and what nginx refuses. Run once the header is in, before any body byte is read.
 #include <string_view>
 
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
 
 namespace sluice {
 
@@ -31,5 +33,21 @@ unsigned version_error_status(std::string_view received);
 // The status for a header over the size limit: 414 when the request line alone does not fit in
 // `line_limit` bytes, else 431. `received` is what was buffered when the limit was hit.
 unsigned oversized_header_status(std::string_view received, size_t line_limit);
+
+// The header stage of a downstream request, on the bytes buffered so far (the proxy calls it after
+// every read, the request-path fuzzer on its input): the raw-byte scan, the size limits, Beast's
+// parse of the complete header and the checks above.
+struct head_limits {
+    size_t header = 32 * 1024;        // the whole header, request line included
+    size_t request_line = 8 * 1024;   // the request line alone (414 beyond it)
+};
+struct head_outcome {
+    enum state_t { need_more, ready, refuse } state = need_more;
+    unsigned status = 0;   // refuse: the status to answer (and close) with
+    size_t consumed = 0;   // ready: the header's bytes, which the parser has taken
+};
+using request_head_parser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+// `parser` must be fresh, with its header limit set to `limits.header`.
+head_outcome parse_request_head(std::string_view buffered, request_head_parser& parser, const head_limits& limits);
 
 }  // namespace sluice

@@ -56,6 +56,44 @@ TEST(yaml_to_json, json_files_and_json_errors)
     }
 }
 
+// Found by the manifest fuzzer: yaml-cpp's LoadAll never returns on a stray flow indicator.
+TEST(yaml_to_json, stray_flow_indicator_is_an_error_not_a_hang)
+{
+    for (const char* text : {",", "a: 1\n---\n,\n", "]"}) {
+        try {
+            parse_manifest_text(text, false);
+            FAIL() << "expected a parse error for " << text;
+        } catch (const manifest_parse_error& e) {
+            EXPECT_GE(e.line, 1) << text;
+        }
+    }
+}
+
+TEST(yaml_to_json, aliases_expand_and_alias_bombs_are_refused)
+{
+    auto docs = parse_manifest_text("a: &x {k: [1, 'two']}\nb: *x\n0x10: &y v\n*y : w\n", false);
+    ASSERT_EQ(docs.size(), 1u);
+    EXPECT_EQ(docs[0].object["b"], docs[0].object["a"]);
+    EXPECT_EQ(docs[0].object["b"]["k"][1], "two");
+    EXPECT_EQ(docs[0].object["0x10"], "v");  // keys are the text as written
+    EXPECT_EQ(docs[0].object["v"], "w");
+
+    std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+    for (char c = 'b'; c <= 'h'; ++c) {
+        std::string prev(1, static_cast<char>(c - 1));
+        bomb += std::string(1, c) + ": &" + c + " [";
+        for (int i = 0; i < 10; ++i)
+            bomb += (i ? ", *" : "*") + prev;
+        bomb += "]\n";
+    }
+    try {
+        parse_manifest_text(bomb, false);
+        FAIL() << "expected the alias bomb to be refused";
+    } catch (const manifest_parse_error& e) {
+        EXPECT_NE(std::string(e.what()).find("too many values"), std::string::npos);
+    }
+}
+
 TEST(yaml_to_json, empty_file_has_no_documents)
 {
     EXPECT_TRUE(parse_manifest_text("", false).empty());
