@@ -60,6 +60,9 @@ std::string metrics_text(const sluice::controller& ctl, sluice::proxy_server& pr
            t.tls_handshake_errors);
     metric("sluice_upgraded_connections_active", "gauge", "Upgraded connections (WebSocket and others) being tunnelled.",
            t.tunnels_open);
+    metric("sluice_worker_connection_limit_reached_total", "counter",
+           "Times a worker stopped accepting because it held max-worker-connections client connections.",
+           t.connection_limit_reached);
     out += sluice::render_request_metrics(proxy.collect_request_metrics(std::chrono::seconds(1)), controller_labels);
     return out;
 }

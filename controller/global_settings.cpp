@@ -171,6 +171,7 @@ void apply_configmap(const std::map<std::string, std::string>& data, const std::
         {"client-body-timeout", time_into(settings.client_body_timeout)},
         {"keep-alive", time_into(settings.keepalive_timeout)},
         {"keep-alive-requests", count_into(settings.keepalive_requests)},
+        {"max-worker-connections", count_into(settings.max_worker_connections)},
         {"upstream-keepalive-connections", count_into(settings.upstream_keepalive_connections)},
         {"upstream-keepalive-timeout", time_into(settings.upstream_keepalive_timeout)},
         {"upstream-keepalive-requests", count_into(settings.upstream_keepalive_requests)},

@@ -552,9 +552,13 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
             }
             if (ec == http::error::need_buffer)
                 ec = {};
+            // A client that stops sending its body for client-body-timeout gets nginx's 408; one
+            // that went away gets nothing; a body that does not parse, 400.
+            if (ec && timed_out(ec, s.client_deadline))
+                co_return attempt_result{attempt_outcome::failed, 408};
             if (ec)
                 co_return attempt_result{ec == http::error::end_of_stream || ec == asio::error::eof ||
-                                                 ec == asio::error::connection_reset || timed_out(ec, s.client_deadline)
+                                                 ec == asio::error::connection_reset
                                              ? attempt_outcome::abort
                                              : attempt_outcome::failed,
                                          400};
@@ -927,7 +931,7 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
     if (last.outcome == attempt_outcome::intercepted || std::binary_search(codes.begin(), codes.end(), last.status))
         co_return co_await answer_custom_error(s, rs, last.status);
     // The client's body may be half read when the answer is an error: do not reuse the connection.
-    bool keep = rs.keep_alive && rs.parser.is_done() && last.status != 413 && last.status != 400;
+    bool keep = rs.keep_alive && rs.parser.is_done() && last.status != 413 && last.status != 400 && last.status != 408;
     co_return co_await send_local(s, &rs.parser, last.status, keep, rs.head, rs.loc.policy.send_timeout);
 }
 
@@ -1375,7 +1379,7 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
             if (head.state != head_outcome::need_more)
                 break;
             auto [ec, got] = co_await s.client.async_read_some(
-                s.client_buf.prepare(std::min<size_t>(header_limit - data.size() + 1, 16 * 1024)), nothrow);
+                s.client_buf.prepare(std::min<size_t>(header_limit - data.size() + 1, 4096)), nothrow);
             s.client_buf.commit(got);
             if (ec) {
                 rec = ec;
@@ -1405,7 +1409,7 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
         bool keep = co_await handle_request(s, parser, served + 1 >= keepalive_requests);
         if (!keep)
             break;
-        if (s.client_buf.size() == 0 && s.client_buf.capacity() > 16 * 1024)
+        if (s.client_buf.size() == 0 && s.client_buf.capacity() > 4096)
             s.client_buf.shrink_to_fit();
     }
 }

@@ -50,6 +50,10 @@ struct global_settings {
     std::chrono::milliseconds client_body_timeout{60'000};
     std::chrono::milliseconds keepalive_timeout{75'000};
     uint32_t keepalive_requests = 1000;
+    // max-worker-connections: client connections one worker holds at once; at the limit it stops
+    // accepting until one closes (new connections wait in the kernel's backlog). 0: no limit
+    // other than file descriptors.
+    uint32_t max_worker_connections = 16384;
     uint32_t upstream_keepalive_connections = 320;
     std::chrono::milliseconds upstream_keepalive_timeout{60'000};
     uint32_t upstream_keepalive_requests = 10000;

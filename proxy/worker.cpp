@@ -25,6 +25,7 @@ worker::~worker()
     http_acceptor_.reset();
     https_acceptor_.reset();
     tick_timer_.reset();
+    accept_gate_.reset();
     io_.reset();  // destroys the frames of sessions still open, while the worker is whole
 }
 
@@ -44,6 +45,7 @@ void worker::set_snapshot(std::shared_ptr<const route_snapshot> snap)
     metrics_.forget_locations();
     snapshot_ = std::move(snap);
     counters_.snapshot_swaps.fetch_add(1, std::memory_order_relaxed);
+    accept_gate_->cancel();  // a changed max-worker-connections applies to waiting accept loops
 }
 
 size_t worker::endpoint_hash::operator()(const asio::ip::tcp::endpoint& ep) const noexcept
@@ -269,6 +271,21 @@ void worker::accept_on(asio::ip::tcp::acceptor& acceptor, bool tls)
         *io_,
         [this, &acceptor, tls]() -> asio::awaitable<void> {
             for (;;) {
+                const uint32_t limit = snapshot_->settings.max_worker_connections;
+                if (limit != 0 && connections_ >= limit) {
+                    counters_.connection_limit_reached.fetch_add(1, std::memory_order_relaxed);
+                    auto now = std::chrono::steady_clock::now();
+                    if (now - last_limit_warning_ >= std::chrono::seconds(10)) {
+                        last_limit_warning_ = now;
+                        log_warning("worker " + std::to_string(index_) + ": max-worker-connections (" + std::to_string(limit) +
+                                    ") reached; accepting again when a connection closes");
+                    }
+                    accept_gate_->expires_at(asio::steady_timer::time_point::max());
+                    co_await accept_gate_->async_wait(asio::as_tuple(asio::use_awaitable));
+                    if (!acceptor.is_open())
+                        co_return;
+                    continue;
+                }
                 auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
                 if (ec) {
                     if (ec == asio::error::operation_aborted || !acceptor.is_open())
@@ -280,11 +297,18 @@ void worker::accept_on(asio::ip::tcp::acceptor& acceptor, bool tls)
                     continue;
                 }
                 counters_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+                ++connections_;
                 asio::co_spawn(*io_, tls ? serve_downstream_tls(*this, std::move(socket)) : serve_downstream(*this, std::move(socket)),
-                               asio::detached);
+                               [this](std::exception_ptr) { connection_ended(); });
             }
         },
         asio::detached);
+}
+
+void worker::connection_ended()
+{
+    --connections_;
+    accept_gate_->cancel();  // wakes the accept loops if they wait at the limit
 }
 
 void worker::stop_accepting()
@@ -294,6 +318,7 @@ void worker::stop_accepting()
         http_acceptor_->close(ignored);
     if (https_acceptor_)
         https_acceptor_->close(ignored);
+    accept_gate_->cancel();
     tick_timer_->cancel();
 }
 

@@ -37,7 +37,8 @@ struct worker_counters {
     std::atomic<uint64_t> snapshot_swaps{0};
     std::atomic<uint64_t> tls_handshakes{0};
     std::atomic<uint64_t> tls_handshake_errors{0};
-    std::atomic<int64_t> tunnels_open{0};  // upgraded connections (WebSocket and others)
+    std::atomic<int64_t> tunnels_open{0};
+    std::atomic<uint64_t> connection_limit_reached{0};  // times accepting paused at max-worker-connections  // upgraded connections (WebSocket and others)
 };
 
 // A password check under way on the slow-work pool. Requests with the same credentials wait for
@@ -122,6 +123,7 @@ public:
 private:
     void schedule_tick();
     void accept_on(boost::asio::ip::tcp::acceptor& acceptor, bool tls);
+    void connection_ended();
 
     unsigned index_;
     // Declared before io_: sessions destroyed with the io_context unlink their slots from it.
@@ -155,6 +157,11 @@ private:
     std::unique_ptr<boost::asio::ip::tcp::acceptor> http_acceptor_;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> https_acceptor_;
     std::optional<boost::asio::steady_timer> tick_timer_{std::in_place, *io_};
+    // Client connections this worker serves, and the gate the accept loops wait on while that
+    // is max-worker-connections (cancelled when one ends).
+    uint32_t connections_ = 0;
+    std::chrono::steady_clock::time_point last_limit_warning_{};
+    std::optional<boost::asio::steady_timer> accept_gate_{std::in_place, *io_};
     unsigned ticks_ = 0;
     bool draining_ = false;
     uint16_t https_port_ = 0;

@@ -275,8 +275,10 @@ void sluice_instance::remove(const std::string& file) { std::filesystem::remove(
 
 void sluice_instance::start()
 {
-    std::vector<std::string> args{"--bind", "127.0.0.1", "--http-port", "0", "--https-port", "0", "--status-port", "0",
-                                  "--workers", "2"};
+    std::vector<std::string> args{"--bind", "127.0.0.1", "--http-port", "0", "--https-port", "0", "--status-port", "0"};
+    // Two workers unless the test says otherwise.
+    if (std::find(extra_args_.begin(), extra_args_.end(), "--workers") == extra_args_.end())
+        args.insert(args.end(), {"--workers", "2"});
     // The manifest directory is the source unless the test gives the API's (--kubeconfig).
     if (std::find(extra_args_.begin(), extra_args_.end(), "--kubeconfig") == extra_args_.end())
         args.insert(args.begin(), {"--manifests", dir_.string()});
