@@ -113,6 +113,9 @@ struct session {
     std::string client_ip;
     std::string server_port;
     std::string path;  // scratch: the normalised path of the current request
+    // The current request's HTTP version as the client sent it (the header is rewritten to 1.1
+    // for the upstream): a 1.0 client gets no chunked body and an explicit keep-alive.
+    unsigned client_version = 11;
     // The current request, for the metrics: what answered and how much was sent.
     const location* loc = nullptr;
     std::string_view canary;
@@ -242,7 +245,7 @@ asio::awaitable<bool> send_local(session<Stream>& s, request_parser* parser, uns
     add_response_headers(s, res);
     res.content_length(page.size());
     res.keep_alive(keep_alive);
-    if (keep_alive && parser && parser->get().version() == 10)
+    if (keep_alive && s.client_version < 11)
         res.set(http::field::connection, "keep-alive");
     http::response_serializer<http::empty_body> sr{res};
     s.client_deadline.arm(timeout);
@@ -269,7 +272,7 @@ asio::awaitable<bool> send_preflight(session<Stream>& s, request_parser& parser,
     res.set(http::field::content_length, "0");
     add_response_headers(s, res);
     res.keep_alive(keep_alive);
-    if (keep_alive && parser.get().version() == 10)
+    if (keep_alive && s.client_version < 11)
         res.set(http::field::connection, "keep-alive");
     http::response_serializer<http::empty_body> sr{res};
     s.client_deadline.arm(timeout);
@@ -637,7 +640,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
     add_response_headers(s, res);
     // A drain that began while the request was in flight closes the connection after it.
     bool keep_alive = rs.keep_alive && !s.w.draining();
-    const bool client_11 = req.version() >= 11 || rs.parser.get().version() >= 11;
+    const bool client_11 = s.client_version >= 11;
     const bool has_body = !rp->is_done();
     if (rp->chunked()) {
         res.erase(http::field::content_length);
@@ -1404,6 +1407,7 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
         }
         s.client_buf.consume(head.consumed);
         const size_t n = head.consumed;
+        s.client_version = parser.get().version();
         s.log.reset();
         s.log.request_length = n;
         bool keep = co_await handle_request(s, parser, served + 1 >= keepalive_requests);

@@ -141,6 +141,24 @@ TEST_F(proxying, http10_client_gets_its_answer)
     EXPECT_EQ(r.status, 200u);
     EXPECT_EQ(r.json()["path"], "/ten");
     EXPECT_FALSE(r.keep_alive);
+
+    // HTTP/1.0 with keep-alive (ab -k, old load balancers' probes): the answer must say
+    // "Connection: keep-alive" and carry a length, or the client waits for a close that never
+    // comes; the next request uses the same connection. The request still goes upstream as 1.1.
+    http_connection k(s_->port());
+    for (int i = 0; i < 3; ++i) {
+        auto a = k.raw("GET /ten-keep HTTP/1.0\r\nHost: proxy.test\r\nConnection: keep-alive\r\n\r\n");
+        EXPECT_EQ(a.status, 200u);
+        EXPECT_EQ(a.headers["connection"], "keep-alive");
+        EXPECT_FALSE(a.headers["content-length"].empty());
+        EXPECT_EQ(a.headers.count("transfer-encoding"), 0u);
+        EXPECT_EQ(a.json()["proto"], "HTTP/1.1");
+        ASSERT_TRUE(k.is_open());
+    }
+    // A local answer (404 here) keeps the connection the same way.
+    auto missing = k.raw("GET /ten HTTP/1.0\r\nHost: nowhere.test\r\nConnection: keep-alive\r\n\r\n");
+    EXPECT_EQ(missing.status, 404u);
+    EXPECT_EQ(missing.headers["connection"], "keep-alive");
 }
 
 TEST_F(proxying, posts_fixed_length_and_chunked_bodies)
