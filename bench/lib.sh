@@ -11,6 +11,50 @@ port_of() { sed -n "s/.*$2 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$1" | head -1; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks_per_s=$(getconf CLK_TCK)
 
+# Proportional set size of a process and its children (nginx's workers), in KiB.
+pss_tree() {
+  local total=0 p kib
+  for p in "$1" $(pgrep -P "$1" || true); do
+    kib=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
+    total=$((total + ${kib:-0}))
+  done
+  echo "$total"
+}
+
+# CPU ticks of a process and its children (nginx's workers).
+cpu_ticks_tree() {
+  local total=0 p t
+  for p in "$1" $(pgrep -P "$1" || true); do
+    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true)
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+
+# hold_idle PORT HOST N: opens N keep-alive connections to 127.0.0.1:PORT, makes one request on
+# each, prints "ready" and keeps them open, idle, until killed.
+hold_idle() {
+  exec python3 - "$@" <<'PY'
+import socket, sys, time
+port, host, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+conns = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    conns.append(s)
+for s in conns:
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += s.recv(65536)
+    head, _, body = got.partition(b"\r\n\r\n")
+    length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(body) < length:
+        body += s.recv(65536)
+print("ready", flush=True)
+time.sleep(3600)
+PY
+}
+
 # Median of a space-separated list of numbers.
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 

@@ -12,11 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
-duration=5 rounds=2 conns="50 256" workers=1 logs=0
-while getopts "d:r:c:w:l" opt; do
+duration=5 rounds=2 conns="50 256" workers=1 logs=0 idle=1000
+while getopts "d:r:c:w:li:" opt; do
   case $opt in
-    d) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) conns=$OPTARG ;; w) workers=$OPTARG ;; l) logs=1 ;;
-    *) echo "usage: $0 [-d seconds] [-r rounds] [-c \"50 256\"] [-w workers] [-l]" >&2; exit 2 ;;
+    d) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) conns=$OPTARG ;; w) workers=$OPTARG ;; l) logs=1 ;; i) idle=$OPTARG ;;
+    *) echo "usage: $0 [-d seconds] [-r rounds] [-c \"50 256\"] [-w workers] [-l] [-i idle-connections]" >&2; exit 2 ;;
   esac
 done
 
@@ -148,15 +148,14 @@ haproxy_pid=$!
 for port in "$echo_port" "$sluice_port" "$nginx_port" "$haproxy_port"; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" -H 'Host: bench.local' && break; sleep 0.05; done
 done
-nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 
 
 # run NAME PORT PID CONNS HOST PATH → "reqs_per_s p99_ms cpu_us_per_req"
 run() {
   local port=$2 pid=$3 c=$4 host=$5 path=$6 out before after
-  before=$(cpu_ticks "$pid")
+  before=$(cpu_ticks_tree "$pid")
   out=$(wrk -t1 -c"$c" -d"${duration}s" --latency -H "Host: $host" "http://127.0.0.1:$port$path" 2>&1)
-  after=$(cpu_ticks "$pid")
+  after=$(cpu_ticks_tree "$pid")
   awk -v before="$before" -v after="$after" -v hz="$ticks_per_s" '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /^ +99%/ { p99 = ms($2) }
@@ -166,6 +165,31 @@ run() {
     END { cpu = (after - before) / hz * 1e6 / (n > 0 ? n : 1);
           printf "%.0f %.2f %.1f %s\n", rps, p99, cpu, (err == "" ? "" : "ERR:" err) }' <<<"$out"
 }
+
+# Idle keep-alive connections, measured first on the fresh processes: PSS of each proxy before and
+# after IDLE connections that each made one request and then wait, per 1,000 connections.
+if [ "$idle" -gt 0 ]; then
+  printf "%-9s %22s\n" proxy "KiB per 1000 idle conns"
+  declare -A idle_kib
+  for name in sluice nginx haproxy; do
+    case $name in
+      sluice) port=$sluice_port pid=$sluice_pid ;;
+      nginx) port=$nginx_port pid=$nginx_master ;;
+      haproxy) port=$haproxy_port pid=$haproxy_pid ;;
+    esac
+    before=$(pss_tree "$pid")
+    hold_idle "$port" bench.local "$idle" >"$work/idle-$name.txt" & holder=$!
+    for _ in $(seq 600); do grep -q ready "$work/idle-$name.txt" 2>/dev/null && break; sleep 0.1; done
+    sleep 1
+    after=$(pss_tree "$pid")
+    kill "$holder"; wait "$holder" 2>/dev/null || true
+    idle_kib[$name]=$(awk -v a="$after" -v b="$before" -v n="$idle" 'BEGIN { printf "%.0f", (a - b) * 1000 / n }')
+    printf "%-9s %22s\n" "$name" "${idle_kib[$name]}"
+    sleep 1
+  done
+  printf "idle ratio: sluice/nginx %.2f, sluice/haproxy %.2f\n" "$(awk -v a="${idle_kib[sluice]}" -v b="${idle_kib[nginx]}" 'BEGIN{print a/b}')" \
+    "$(awk -v a="${idle_kib[sluice]}" -v b="${idle_kib[haproxy]}" 'BEGIN{print a/b}')"
+fi
 
 declare -A rps p99 cpu
 proxies="sluice nginx haproxy sluice-rw nginx-rw"
@@ -178,10 +202,10 @@ for c in $conns; do
       host=bench.local path=/
       case $name in
         sluice) port=$sluice_port pid=$sluice_pid ;;
-        nginx) port=$nginx_port pid=$nginx_worker ;;
+        nginx) port=$nginx_port pid=$nginx_master ;;
         haproxy) port=$haproxy_port pid=$haproxy_pid ;;
         sluice-rw) port=$sluice_port pid=$sluice_pid host=bench-rewrite.local path=/something/users/42 ;;
-        nginx-rw) port=$nginx_port pid=$nginx_worker host=bench-rewrite.local path=/something/users/42 ;;
+        nginx-rw) port=$nginx_port pid=$nginx_master host=bench-rewrite.local path=/something/users/42 ;;
       esac
       read -r a b d e <<<"$(run "$name" "$port" "$pid" "$c" "$host" "$path")"
       [ -z "${e:-}" ] || echo "  warning: $name c=$c: $e"

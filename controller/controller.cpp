@@ -1,5 +1,7 @@
 #include "controller/controller.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include "controller/log.hpp"
 
 namespace sluice {
@@ -38,7 +40,7 @@ void controller::rebuild()
 {
     auto start = std::chrono::steady_clock::now();
     options_.now = std::time(nullptr);
-    auto snap = build_snapshot(store_, options_, stats_.generation + 1);
+    std::shared_ptr<route_snapshot> snap = build_snapshot(store_, options_, stats_.generation + 1);
     snap->diagnostics.insert(snap->diagnostics.end(), source_->diagnostics().begin(), source_->diagnostics().end());
     // Each diagnostic is logged when it first appears, not on every rebuild.
     std::set<std::string> now;
@@ -52,7 +54,13 @@ void controller::rebuild()
     stats_.generation = snap->generation;
     stats_.last_build =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
-    current_ = std::move(snap);
+    // Whoever drops the last reference to a snapshot (usually a worker, when its last request on
+    // the old one ends) hands it back to this thread to be destroyed: freeing tens of thousands
+    // of locations takes milliseconds that a worker must spend serving.
+    current_ = std::shared_ptr<const route_snapshot>(
+        snap.get(), [owner = snap, ex = io_.get_executor()](const route_snapshot*) mutable {
+            boost::asio::post(ex, [o = std::move(owner)]() mutable { o.reset(); });
+        });
     if (on_build_)
         on_build_(store_, *current_);
     if (publish_) {

@@ -178,7 +178,15 @@ void manifest_source::rescan()
             std::stringstream text;
             text << in.rdbuf();
             try {
-                state.documents = parse_manifest_text(text.str(), p.extension() == ".json");
+                std::vector<parsed_document> documents;
+                for (auto& doc : parse_manifest_text(text.str(), p.extension() == ".json")) {
+                    parsed_document d;
+                    d.origin = p.string() + ":" + std::to_string(doc.line);
+                    d.identified = object_store::identify(doc.object, d.key, d.error);
+                    d.object = std::make_shared<const nlohmann::json>(std::move(doc.object));
+                    documents.push_back(std::move(d));
+                }
+                state.documents = std::move(documents);
                 if (!state.error.empty())
                     log_info(p.string() + ": parses again");
                 state.error.clear();
@@ -209,18 +217,15 @@ void manifest_source::rescan()
         if (!state.error.empty())
             diags.push_back({"file " + path.string(), "", state.error});
         for (const auto& doc : state.documents) {
-            std::string origin = path.string() + ":" + std::to_string(doc.line);
-            object_key key;
-            std::string error;
-            if (!object_store::identify(doc.object, key, error)) {
+            if (!doc.identified) {
                 // Other kinds (Deployments and the like) are normal in a manifest directory.
-                if (error.find("is not one sluice reads") == std::string::npos)
-                    diags.push_back({"file " + origin, "", error + "; document ignored"});
+                if (doc.error.find("is not one sluice reads") == std::string::npos)
+                    diags.push_back({"file " + doc.origin, "", doc.error + "; document ignored"});
                 continue;
             }
-            auto [it, inserted] = next.emplace(key, emitted{doc.object, origin});
+            auto [it, inserted] = next.emplace(doc.key, emitted{doc.object, doc.origin});
             if (!inserted)
-                diags.push_back({key.str() + " (" + origin + ")", "",
+                diags.push_back({doc.key.str() + " (" + doc.origin + ")", "",
                                  "also defined at " + it->second.origin + ", which is used"});
         }
     }
@@ -233,8 +238,8 @@ void manifest_source::rescan()
     std::vector<object_change> changes;
     for (const auto& [key, e] : next) {
         auto it = current_.find(key);
-        if (it == current_.end() || it->second.object != e.object)
-            changes.push_back({key, e.object, e.origin});
+        if (it == current_.end() || (it->second.object != e.object && *it->second.object != *e.object))
+            changes.push_back({key, *e.object, e.origin});
     }
     for (const auto& [key, e] : current_)
         if (!next.contains(key))

@@ -37,15 +37,25 @@ public:
     void rescan();
 
 private:
+    // A document of a file, identified once when the file is parsed. Objects are shared with
+    // current_, so a rescan compares only the documents of files that changed (an unchanged
+    // file's objects are the same pointers).
+    struct parsed_document {
+        std::shared_ptr<const nlohmann::json> object;
+        std::string origin;  // "path:line"
+        bool identified = false;
+        object_key key;
+        std::string error;   // why it was not identified
+    };
     struct file_state {
         std::filesystem::file_time_type mtime;
         uintmax_t size = 0;
         uint64_t inode = 0;
-        std::vector<manifest_document> documents;  // from the last successful parse
-        std::string error;                         // the last parse error, if the file is bad now
+        std::vector<parsed_document> documents;  // from the last successful parse
+        std::string error;                       // the last parse error, if the file is bad now
     };
     struct emitted {
-        nlohmann::json object;
+        std::shared_ptr<const nlohmann::json> object;
         std::string origin;
     };
 

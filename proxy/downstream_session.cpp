@@ -40,6 +40,10 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 // A request body this small is read and dropped after a local answer, so that the connection
 // can stay open; a larger one closes it.
 constexpr uint64_t discard_body_limit = 64 * 1024;
+// The first read of a request header; also what an idle keep-alive connection keeps allocated.
+constexpr size_t idle_read_size = 1024;
+// Request bodies are read this much at a time (Beast sizes a read by the buffer's capacity).
+constexpr size_t body_read_size = 16 * 1024;
 
 // An operation cancelled by the deadline sweep ran out of time.
 bool timed_out(const error_code& ec, const deadline_slot& deadline)
@@ -548,6 +552,8 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
             }
             req.body().data = rs.buf;
             req.body().size = rs.buf_size;
+            if (s.client_buf.capacity() < body_read_size)
+                s.client_buf.reserve(body_read_size);
             error_code ec = read_buffered(s.client, s.client_buf, rs.parser);
             if (would_block(ec)) {
                 s.client_deadline.arm(settings.client_body_timeout);
@@ -1376,13 +1382,21 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
         const head_limits limits{header_limit, request_line_limit};
         head_outcome head;
         error_code rec;
+        if (idle && s.upstream_buf.size() == 0 && s.upstream_buf.capacity() != 0)
+            s.upstream_buf.shrink_to_fit();  // the last response's header: not needed while idle
+        // A connection waiting for its next request holds at most 1 KiB for it (most request
+        // headers fit; a longer one grows the buffer as it arrives). Waiting for readability
+        // without any buffer would cost an epoll_ctl per request in Asio's reactor.
+        if (idle && s.client_buf.capacity() > idle_read_size)
+            s.client_buf.shrink_to_fit();
         for (;;) {
             auto data = s.client_buf.data();
             head = parse_request_head(std::string_view(static_cast<const char*>(data.data()), data.size()), parser, limits);
             if (head.state != head_outcome::need_more)
                 break;
             auto [ec, got] = co_await s.client.async_read_some(
-                s.client_buf.prepare(std::min<size_t>(header_limit - data.size() + 1, 4096)), nothrow);
+                s.client_buf.prepare(std::min<size_t>(header_limit - data.size() + 1, data.size() == 0 ? idle_read_size : 4096)),
+                nothrow);
             s.client_buf.commit(got);
             if (ec) {
                 rec = ec;
@@ -1413,8 +1427,6 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
         bool keep = co_await handle_request(s, parser, served + 1 >= keepalive_requests);
         if (!keep)
             break;
-        if (s.client_buf.size() == 0 && s.client_buf.capacity() > 4096)
-            s.client_buf.shrink_to_fit();
     }
 }
 
