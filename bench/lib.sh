@@ -11,25 +11,19 @@ port_of() { sed -n "s/.*$2 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$1" | head -1; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks_per_s=$(getconf CLK_TCK)
 
-# Proportional set size of a process and its children (nginx's workers), in KiB.
-pss_tree() {
-  local total=0 p kib
+# sum_tree PID FILE AWK: the sum, over a process and its children (nginx's workers), of what the
+# awk program prints from /proc/P/FILE; a child that exited meanwhile counts 0.
+sum_tree() {
+  local total=0 p v
   for p in "$1" $(pgrep -P "$1" || true); do
-    kib=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
-    total=$((total + ${kib:-0}))
+    v=$(awk "$3" "/proc/$p/$2" 2>/dev/null || true)
+    total=$((total + ${v:-0}))
   done
   echo "$total"
 }
-
-# CPU ticks of a process and its children (nginx's workers).
-cpu_ticks_tree() {
-  local total=0 p t
-  for p in "$1" $(pgrep -P "$1" || true); do
-    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true)
-    total=$((total + ${t:-0}))
-  done
-  echo "$total"
-}
+# Proportional set size in KiB, and CPU ticks (user + system), of a process and its children.
+pss_tree() { sum_tree "$1" smaps_rollup '/^Pss:/ {print $2}'; }
+cpu_ticks_tree() { sum_tree "$1" stat '{print $14 + $15}'; }
 
 # hold_idle PORT HOST N: opens N keep-alive connections to 127.0.0.1:PORT, makes one request on
 # each, prints "ready" and keeps them open, idle, until killed.

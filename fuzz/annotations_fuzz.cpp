@@ -33,11 +33,7 @@ std::string unescape(std::string_view v)
 
 const object_store& base()
 {
-    static const object_store store = [] {
-        object_store s;
-        fuzz::apply_manifest(s, fuzz::base_objects, false);
-        return s;
-    }();
+    static const object_store store = fuzz::store_of(fuzz::base_objects);
     return store;
 }
 

@@ -29,6 +29,14 @@ inline void apply_manifest(object_store& store, const std::string& text, bool is
     }
 }
 
+// A store holding what `text` names.
+inline object_store store_of(const std::string& text)
+{
+    object_store store;
+    apply_manifest(store, text, false);
+    return store;
+}
+
 inline std::shared_ptr<route_snapshot> build(const object_store& store)
 {
     builder_options options;

@@ -15,9 +15,7 @@ using namespace sluice;
 
 const object_store& base()
 {
-    static const object_store store = [] {
-        object_store s;
-        fuzz::apply_manifest(s, std::string(fuzz::base_objects) + R"(---
+    static const object_store store = fuzz::store_of(std::string(fuzz::base_objects) + R"(---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: keep, namespace: default}
@@ -28,9 +26,7 @@ spec:
     http:
       paths:
       - {path: /kept, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
-)", false);
-        return s;
-    }();
+)");
     return store;
 }
 

@@ -18,9 +18,7 @@ namespace http = boost::beast::http;
 
 const route_snapshot& snapshot()
 {
-    static const std::shared_ptr<route_snapshot> snap = [] {
-        object_store store;
-        fuzz::apply_manifest(store, std::string(fuzz::base_objects) + R"(---
+    static const std::shared_ptr<route_snapshot> snap = fuzz::build(fuzz::store_of(std::string(fuzz::base_objects) + R"(---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: plain, namespace: default}
@@ -54,9 +52,7 @@ spec:
       paths:
       - {path: /something(/|$)(.*), pathType: ImplementationSpecific, backend: {service: {name: web, port: {number: 80}}}}
       - {path: "/[a-z]+/[0-9]{1,4}", pathType: ImplementationSpecific, backend: {service: {name: web, port: {number: 80}}}}
-)", false);
-        return fuzz::build(store);
-    }();
+)"));
     return *snap;
 }
 
