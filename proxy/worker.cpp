@@ -45,7 +45,8 @@ void worker::set_snapshot(std::shared_ptr<const route_snapshot> snap)
     metrics_.forget_locations();
     snapshot_ = std::move(snap);
     counters_.snapshot_swaps.fetch_add(1, std::memory_order_relaxed);
-    accept_gate_->cancel();  // a changed max-worker-connections applies to waiting accept loops
+    if (accept_waiters_ != 0)
+        accept_gate_->cancel();  // a changed max-worker-connections applies to waiting accept loops
 }
 
 size_t worker::endpoint_hash::operator()(const asio::ip::tcp::endpoint& ep) const noexcept
@@ -281,7 +282,9 @@ void worker::accept_on(asio::ip::tcp::acceptor& acceptor, bool tls)
                                     ") reached; accepting again when a connection closes");
                     }
                     accept_gate_->expires_at(asio::steady_timer::time_point::max());
+                    ++accept_waiters_;
                     co_await accept_gate_->async_wait(asio::as_tuple(asio::use_awaitable));
+                    --accept_waiters_;
                     if (!acceptor.is_open())
                         co_return;
                     continue;
@@ -308,7 +311,8 @@ void worker::accept_on(asio::ip::tcp::acceptor& acceptor, bool tls)
 void worker::connection_ended()
 {
     --connections_;
-    accept_gate_->cancel();  // wakes the accept loops if they wait at the limit
+    if (accept_waiters_ != 0)
+        accept_gate_->cancel();  // wakes the accept loops waiting at the limit
 }
 
 void worker::stop_accepting()

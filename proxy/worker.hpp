@@ -160,6 +160,7 @@ private:
     // Client connections this worker serves, and the gate the accept loops wait on while that
     // is max-worker-connections (cancelled when one ends).
     uint32_t connections_ = 0;
+    unsigned accept_waiters_ = 0;  // accept loops waiting on accept_gate_
     std::chrono::steady_clock::time_point last_limit_warning_{};
     std::optional<boost::asio::steady_timer> accept_gate_{std::in_place, *io_};
     unsigned ticks_ = 0;
