@@ -92,7 +92,7 @@ cat >"$work/nginx/nginx.conf" <<CONF
 worker_processes $workers;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log warn;
-events { worker_connections 8192; }
+events { worker_connections 16384; }
 http {
   $nginx_log
   keepalive_requests 1000;
@@ -120,7 +120,7 @@ nginx_master=$!
 cat >"$work/haproxy.cfg" <<CONF
 global
   nbthread $workers
-  maxconn 4096
+  maxconn 20000
 defaults
   mode http
   timeout connect 5s
@@ -180,7 +180,7 @@ if [ "$idle" -gt 0 ]; then
     before=$(pss_tree "$pid")
     hold_idle "$port" bench.local "$idle" >"$work/idle-$name.txt" & holder=$!
     for _ in $(seq 600); do grep -q ready "$work/idle-$name.txt" 2>/dev/null && break; sleep 0.1; done
-    sleep 1
+    sleep 2  # idle for 2 s: sluice parks a connection idle for a second
     after=$(pss_tree "$pid")
     kill "$holder"; wait "$holder" 2>/dev/null || true
     idle_kib[$name]=$(awk -v a="$after" -v b="$before" -v n="$idle" 'BEGIN { printf "%.0f", (a - b) * 1000 / n }')

@@ -50,6 +50,9 @@ std::string metrics_text(const sluice::controller& ctl, sluice::proxy_server& pr
     metric("sluice_requests_total", "counter", "Requests whose header was read.", t.requests);
     metric("sluice_connections_accepted_total", "counter", "Client connections accepted.", t.connections_accepted);
     metric("sluice_connections_active", "gauge", "Client connections open.", t.connections_open);
+    metric("sluice_connections_parked", "gauge",
+           "Idle keep-alive client connections parked: a socket waiting for its next request, no session or buffer.",
+           t.connections_parked);
     metric("sluice_upstream_connects_total", "counter", "New upstream connections.", t.upstream_connects);
     metric("sluice_upstream_reuses_total", "counter", "Requests sent on a pooled upstream connection.",
            t.upstream_reuses);

@@ -19,6 +19,10 @@ size_t deadline_list::sweep(clock::time_point now)
             boost::system::error_code ignored;  // cancel fails only on a closed socket: nothing pending then
             slot->socket_.cancel(ignored);
             ++fired;
+        } else if (slot->idle_ && slot->parkable_ && !slot->parking_ && ++slot->idle_ticks_ >= park_after_ticks) {
+            slot->parking_ = true;
+            boost::system::error_code ignored;
+            slot->socket_.cancel(ignored);
         }
     }
     return fired;

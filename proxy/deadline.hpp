@@ -19,8 +19,10 @@ public:
     deadline_list(const deadline_list&) = delete;
     deadline_list& operator=(const deadline_list&) = delete;
 
-    // Cancels the operations of expired slots; returns how many fired.
+    // Cancels the operations of expired slots; returns how many fired. A parkable slot that has
+    // been idle through `park_after_ticks` sweeps has its read cancelled too, marked parking().
     size_t sweep(clock::time_point now);
+    static constexpr unsigned park_after_ticks = 4;
     // Cancels the operations of every slot marked idle (connections between requests).
     size_t cancel_idle();
     size_t size() const { return size_; }
@@ -51,11 +53,27 @@ public:
         at_ = clock::now() + timeout;
         fired_ = false;
     }
+    void arm_until(clock::time_point at)
+    {
+        at_ = at;
+        fired_ = false;
+    }
     void disarm() { at_ = clock::time_point::max(); }
     // A client connection waiting for its next request, with nothing read yet: a drain closes it.
-    void set_idle(bool idle) { idle_ = idle; }
+    void set_idle(bool idle)
+    {
+        idle_ = idle;
+        idle_ticks_ = 0;
+        parking_ = false;
+    }
+    // A connection that may be parked: when it stays idle, the sweep cancels its read so that
+    // the session can hand the bare socket to its worker and free everything else.
+    void set_parkable(bool parkable) { parkable_ = parkable; }
+    // The sweep cancelled the idle read to park the connection (not a timeout).
+    bool parking() const { return parking_; }
     // The last armed step ran out of time (its operations were cancelled).
     bool fired() const { return fired_; }
+    clock::time_point expiry() const { return at_; }
 
 private:
     friend class deadline_list;
@@ -65,6 +83,9 @@ private:
     clock::time_point at_ = clock::time_point::max();
     bool fired_ = false;
     bool idle_ = false;
+    bool parkable_ = false;
+    bool parking_ = false;
+    unsigned char idle_ticks_ = 0;
 };
 
 }  // namespace sluice

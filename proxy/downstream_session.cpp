@@ -166,6 +166,11 @@ struct session {
     } log;
     unsigned status = 0;
     uint64_t bytes_out = 0;
+    uint32_t served = 0;  // requests answered on this connection
+    // Back from parking before any request: the first header is still due by the time it was
+    // due when the connection was accepted.
+    std::optional<std::chrono::steady_clock::time_point> first_header_by;
+    bool parked = false;  // serve_connection left to park the idle connection with the worker
 };
 
 using request_parser = http::request_parser<http::buffer_body>;
@@ -1357,7 +1362,8 @@ template <class Stream>
 asio::awaitable<void> serve_connection(session<Stream>& s)
 {
     worker& w = s.w;
-    for (uint32_t served = 0;; ++served) {
+    for (;; ++s.served) {
+        const uint32_t served = s.served;
         // Settings for reading the next header come from the current snapshot, copied: a swap
         // while this connection waits frees that snapshot. The request itself pins the snapshot
         // once its header is in.
@@ -1378,6 +1384,8 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
         // at a time cannot hold the connection (slowloris).
         bool idle = s.client_buf.size() == 0;
         s.client_deadline.arm(served == 0 || !idle ? header_timeout : keepalive_timeout);
+        if (served == 0 && s.first_header_by)
+            s.client_deadline.arm_until(*s.first_header_by);  // parked before its first request
         s.client_deadline.set_idle(idle);
         const head_limits limits{header_limit, request_line_limit};
         head_outcome head;
@@ -1409,9 +1417,14 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
                     s.client_deadline.arm(header_timeout);
             }
         }
-        s.client_deadline.set_idle(false);
-        if (rec)
+        if (rec) {
+            // The sweep cancelled a read that had waited long enough: the worker keeps the bare
+            // socket until it is readable again, and this session and its buffers are freed.
+            s.parked = idle && rec == asio::error::operation_aborted && s.client_deadline.parking() && !w.draining();
+            s.client_deadline.set_idle(false);
             break;
+        }
+        s.client_deadline.set_idle(false);
         if (head.state == head_outcome::refuse) {
             s.status = 0;
             const bool head_method = parser.is_header_done() && parser.get().method() == http::verb::head;
@@ -1445,24 +1458,47 @@ bool prepare_client(tcp::socket& socket, std::string& client_ip, std::string& se
     return true;
 }
 
-}  // namespace
-
-asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
+// A plain connection, new or back from parking, until it closes or parks again.
+asio::awaitable<void> serve_plain(worker& w, parked_connection c)
 {
-    std::string client_ip, server_port;
-    if (!prepare_client(socket, client_ip, server_port))
+    if (!c.socket.is_open())
         co_return;
-    session<tcp::socket> s(w, std::move(socket));
-    s.client_ip = std::move(client_ip);
-    s.server_port = std::move(server_port);
-    w.counters().connections_open.fetch_add(1, std::memory_order_relaxed);
+    session<tcp::socket> s(w, std::move(c.socket));
+    s.client_ip = std::move(c.client_ip);
+    s.server_port = std::move(c.server_port);
+    s.served = c.served;
+    if (c.served == 0 && c.expires != std::chrono::steady_clock::time_point{})
+        s.first_header_by = c.expires;
+    s.client_deadline.set_parkable(true);
     co_await serve_connection(s);
+    if (s.parked) {
+        parked_connection idle{std::move(s.client), s.client_deadline.expiry(), std::move(s.client_ip),
+                               std::move(s.server_port), s.served};
+        w.park(std::move(idle));
+        co_return;
+    }
     w.counters().connections_open.fetch_sub(1, std::memory_order_relaxed);
     s.client_deadline.disarm();
     error_code ec;
     s.client.shutdown(tcp::socket::shutdown_send, ec);  // the peer may already be gone
     s.client.close(ec);
 }
+
+}  // namespace
+
+// Not coroutines themselves: each returns serve_plain's, so a connection has one frame.
+asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
+{
+    parked_connection c{std::move(socket)};
+    error_code ignored;
+    if (prepare_client(c.socket, c.client_ip, c.server_port))
+        w.counters().connections_open.fetch_add(1, std::memory_order_relaxed);
+    else
+        c.socket.close(ignored);  // serve_plain ends at once
+    return serve_plain(w, std::move(c));
+}
+
+asio::awaitable<void> resume_downstream(worker& w, parked_connection c) { return serve_plain(w, std::move(c)); }
 
 asio::awaitable<void> serve_downstream_tls(worker& w, tcp::socket socket)
 {

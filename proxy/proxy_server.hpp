@@ -31,6 +31,7 @@ struct proxy_totals {
     uint64_t tls_handshakes = 0;
     uint64_t tls_handshake_errors = 0;
     int64_t tunnels_open = 0;
+    int64_t connections_parked = 0;
     uint64_t connection_limit_reached = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "proxy/worker.hpp"
 
+#include <malloc.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -8,9 +10,30 @@
 #include "controller/log.hpp"
 #include "proxy/downstream_session.hpp"
 
+// gperftools' tcmalloc, when the binary links it (sluice does; tests and fuzzers do not).
+extern "C" void MallocExtension_MarkThreadIdle() __attribute__((weak));
+extern "C" void MallocExtension_ReleaseFreeMemory() __attribute__((weak));
+
 namespace sluice {
 
 namespace asio = boost::asio;
+
+namespace {
+
+// Gives the memory a burst of requests used back to the system: this thread's allocator cache,
+// then every free page. tcmalloc keeps both otherwise, so the resident size of a worker would
+// stay at its busiest moment's long after its connections went idle.
+void release_free_memory()
+{
+    if (MallocExtension_MarkThreadIdle && MallocExtension_ReleaseFreeMemory) {
+        MallocExtension_MarkThreadIdle();
+        MallocExtension_ReleaseFreeMemory();
+    } else {
+        malloc_trim(0);
+    }
+}
+
+}  // namespace
 
 worker::worker(unsigned index, uint64_t seed, asio::thread_pool& slow_work)
     : index_(index), slow_work_(slow_work), random_(seed)
@@ -26,6 +49,7 @@ worker::~worker()
     https_acceptor_.reset();
     tick_timer_.reset();
     accept_gate_.reset();
+    parked_.clear();  // their waits are abandoned with the io_context, never run
     io_.reset();  // destroys the frames of sessions still open, while the worker is whole
 }
 
@@ -301,6 +325,7 @@ void worker::accept_on(asio::ip::tcp::acceptor& acceptor, bool tls)
                 }
                 counters_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
                 ++connections_;
+                note_active();
                 asio::co_spawn(*io_, tls ? serve_downstream_tls(*this, std::move(socket)) : serve_downstream(*this, std::move(socket)),
                                [this](std::exception_ptr) { connection_ended(); });
             }
@@ -313,6 +338,55 @@ void worker::connection_ended()
     --connections_;
     if (accept_waiters_ != 0)
         accept_gate_->cancel();  // wakes the accept loops waiting at the limit
+}
+
+// The completion of a parked connection's wait; Asio allocates the operation from parked_waits_.
+struct worker::parked_wait {
+    worker* w;
+    parked_list::iterator it;
+    using allocator_type = pool_allocator<std::byte>;
+    allocator_type get_allocator() const noexcept { return allocator_type(w->parked_waits_); }
+    void operator()(const boost::system::error_code& ec) const { w->unpark(it, ec); }
+};
+
+void worker::park(parked_connection c)
+{
+    if (draining_) {
+        counters_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+        return;  // the socket closes here
+    }
+    ++connections_;  // the session that parked it counts its own end
+    auto it = parked_.insert(parked_.end(), std::move(c));
+    counters_.connections_parked.store(static_cast<int64_t>(parked_.size()), std::memory_order_relaxed);
+    it->socket.async_wait(asio::ip::tcp::socket::wait_read, parked_wait{this, it});
+}
+
+void worker::unpark(parked_list::iterator it, const boost::system::error_code& ec)
+{
+    parked_connection c = std::move(*it);
+    parked_.erase(it);
+    counters_.connections_parked.store(static_cast<int64_t>(parked_.size()), std::memory_order_relaxed);
+    if (ec || draining_) {
+        // Timed out, drained or failed: closed without a word, as an idle connection is.
+        boost::system::error_code ignored;
+        c.socket.close(ignored);
+        counters_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+        connection_ended();
+        return;
+    }
+    note_active();
+    asio::co_spawn(*io_, resume_downstream(*this, std::move(c)), [this](std::exception_ptr) { connection_ended(); });
+}
+
+// Cancels the waits of parked connections past their deadline (or of all of them); their
+// handlers close them.
+void worker::close_parked(bool all, std::chrono::steady_clock::time_point now)
+{
+    for (auto& c : parked_)
+        if (all || c.expires <= now) {
+            boost::system::error_code ignored;
+            c.socket.cancel(ignored);
+        }
 }
 
 void worker::stop_accepting()
@@ -331,6 +405,7 @@ void worker::begin_drain()
     draining_ = true;
     stop_accepting();
     deadlines_.cancel_idle();
+    close_parked(true, {});
     // The tick goes on: requests in flight keep their deadlines.
     schedule_tick();
 }
@@ -344,6 +419,19 @@ void worker::schedule_tick()
             return;
         auto now = deadline_list::clock::now();
         deadlines_.sweep(now);
+        close_parked(false, now);
+        // When a burst has ended (at most half as many connections with a session as at its
+        // peak, at least 256 fewer, and no longer falling), its memory goes back to the system.
+        const uint32_t active = connections_ - static_cast<uint32_t>(parked_.size());
+        const bool settled = last_active_ <= active + 64;
+        last_active_ = active;
+        if (settled && active_peak_ >= active + 256 && active <= active_peak_ / 2) {
+            release_free_memory();
+            if (log_enabled(log_level::debug))
+                log_line(log_level::debug, "worker " + std::to_string(index_) + ": " + std::to_string(active_peak_ - active) +
+                                               " fewer connections in a request; free memory released");
+            active_peak_ = active;
+        }
         if (++ticks_ % 8 == 0 && snapshot_)
             pool_.sweep(now, snapshot_->settings.upstream_keepalive_timeout);
         if (ticks_ % 240 == 0)

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <optional>
 #include <random>
@@ -21,6 +22,7 @@
 #include "proxy/access_log.hpp"
 #include "proxy/auth_cache.hpp"
 #include "proxy/deadline.hpp"
+#include "proxy/fixed_pool.hpp"
 #include "proxy/request_metrics.hpp"
 #include "proxy/route_snapshot.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -37,8 +39,9 @@ struct worker_counters {
     std::atomic<uint64_t> snapshot_swaps{0};
     std::atomic<uint64_t> tls_handshakes{0};
     std::atomic<uint64_t> tls_handshake_errors{0};
-    std::atomic<int64_t> tunnels_open{0};
-    std::atomic<uint64_t> connection_limit_reached{0};  // times accepting paused at max-worker-connections  // upgraded connections (WebSocket and others)
+    std::atomic<int64_t> tunnels_open{0};  // upgraded connections (WebSocket and others)
+    std::atomic<int64_t> connections_parked{0};  // idle client connections parked (no session)
+    std::atomic<uint64_t> connection_limit_reached{0};  // times accepting paused at max-worker-connections
 };
 
 // A password check under way on the slow-work pool. Requests with the same credentials wait for
@@ -49,6 +52,17 @@ struct credential_check {
     boost::asio::steady_timer done;  // cancelled when the result is in
     int result = 0;                  // a password_check
     bool finished = false;
+};
+
+// A plain client connection idle between requests, parked with its worker: the socket and what
+// its next session needs, nothing else. Its session, coroutine frames and buffers are freed
+// while it waits (an active keep-alive connection is not parked: see deadline_list).
+struct parked_connection {
+    boost::asio::ip::tcp::socket socket;
+    std::chrono::steady_clock::time_point expires;  // the keep-alive (or header) deadline it had
+    std::string client_ip;
+    std::string server_port;
+    uint32_t served = 0;  // requests answered on it so far (keepalive-requests)
 };
 
 // A fixed-size buffer lent to a request while it streams a body.
@@ -118,12 +132,22 @@ public:
     // requests in flight with "Connection: close". Worker thread only.
     void begin_drain();
     bool draining() const { return draining_; }
+    // Takes an idle connection until it is readable (then a new session serves it), its
+    // deadline passes, or a drain begins (then it is closed).
+    void park(parked_connection c);
+    size_t parked() const { return parked_.size(); }
     uint16_t https_port() const { return https_port_; }
 
 private:
     void schedule_tick();
     void accept_on(boost::asio::ip::tcp::acceptor& acceptor, bool tls);
     void connection_ended();
+    // Connections with a session (not parked): the peak since memory was last released.
+    void note_active() { active_peak_ = std::max(active_peak_, connections_ - static_cast<uint32_t>(parked_.size())); }
+    using parked_list = std::list<parked_connection, pool_allocator<parked_connection>>;
+    struct parked_wait;
+    void unpark(parked_list::iterator it, const boost::system::error_code& ec);
+    void close_parked(bool all, std::chrono::steady_clock::time_point now);
 
     unsigned index_;
     // Declared before io_: sessions destroyed with the io_context unlink their slots from it.
@@ -163,6 +187,13 @@ private:
     unsigned accept_waiters_ = 0;  // accept loops waiting on accept_gate_
     std::chrono::steady_clock::time_point last_limit_warning_{};
     std::optional<boost::asio::steady_timer> accept_gate_{std::in_place, *io_};
+    // Parked connections and the memory of their waits come from pools of their own (see
+    // fixed_pool), declared before the list that uses them.
+    fixed_pool parked_nodes_{sizeof(parked_connection) + 2 * sizeof(void*)};
+    fixed_pool parked_waits_{192};
+    parked_list parked_{pool_allocator<parked_connection>(parked_nodes_)};
+    uint32_t active_peak_ = 0;
+    uint32_t last_active_ = 0;  // at the last tick
     unsigned ticks_ = 0;
     bool draining_ = false;
     uint16_t https_port_ = 0;

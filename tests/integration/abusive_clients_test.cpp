@@ -98,6 +98,8 @@ protected:
         s_->write("cm.yaml", configmap_yaml({{"client-header-timeout", "1s"},
                                              {"client-body-timeout", "1s"},
                                              {"proxy-send-timeout", "1s"},
+                                             {"keep-alive", "3"},
+                                             {"keep-alive-requests", "3"},
                                              {"max-worker-connections", "3000"}}));
         s_->write("svc.yaml", service_yaml("echo", {echo_->port()}));
         s_->write("ing.yaml", ingress_yaml("e", "e.test", {{"/", "Prefix", "echo"}}));
@@ -242,6 +244,81 @@ TEST_F(abusive_clients, memory_per_connection_is_bounded)
     }
     // The half headers time out (client-header-timeout 1 s) and free their memory.
     EXPECT_TRUE(wait_until([&] { return s_->metric("sluice_connections_active") <= 2 * each; }, 5s));
+}
+
+// A keep-alive connection idle for about a second is parked: its worker keeps the socket and
+// frees the session, its coroutine frames and buffers. It is served again as before, its
+// requests are counted across parking (keep-alive-requests), and it stays an open connection.
+TEST_F(abusive_clients, idle_keepalive_connections_are_parked_and_served_again)
+{
+    constexpr int n = 20;
+    ASSERT_TRUE(wait_until([&] { return s_->metric("sluice_connections_active") == 0; }, 10s));
+    std::vector<std::unique_ptr<http_connection>> conns;
+    for (int i = 0; i < n; ++i) {
+        conns.push_back(std::make_unique<http_connection>(s_->port()));
+        response r = conns.back()->request("GET", "/first", "e.test");
+        ASSERT_EQ(r.status, 200u);
+        EXPECT_TRUE(r.keep_alive);
+    }
+    ASSERT_TRUE(wait_until([&] { return s_->metric("sluice_connections_parked") == n; }, 5s))
+        << s_->metric("sluice_connections_parked");
+    EXPECT_EQ(s_->metric("sluice_connections_active"), n);
+    for (auto& c : conns) {
+        response r = c->request("GET", "/second", "e.test");
+        ASSERT_EQ(r.status, 200u);
+        EXPECT_EQ(r.json()["path"], "/second");
+        EXPECT_TRUE(r.keep_alive);
+    }
+    EXPECT_LT(s_->metric("sluice_connections_parked"), n);
+    // Parked again, then the third request: the last that keep-alive-requests (3) allows.
+    ASSERT_TRUE(wait_until([&] { return s_->metric("sluice_connections_parked") == n; }, 5s));
+    for (auto& c : conns) {
+        response r = c->request("GET", "/third", "e.test");
+        ASSERT_EQ(r.status, 200u);
+        EXPECT_EQ(r.json()["path"], "/third");
+        EXPECT_FALSE(r.keep_alive);
+    }
+    EXPECT_TRUE(wait_until([&] { return s_->metric("sluice_connections_active") == 0; }, 5s));
+    EXPECT_EQ(s_->metric("sluice_connections_parked"), 0);
+}
+
+// A parked connection still closes at its keep-alive timeout (3 s here), counted from its last
+// response.
+TEST_F(abusive_clients, parked_connections_close_at_their_timeouts)
+{
+    raw_client kept(s_->port());
+    ASSERT_TRUE(kept.send("GET / HTTP/1.1\r\nHost: e.test\r\n\r\n"));
+    ASSERT_EQ(kept.read_status(), 200u);
+    const auto answered = clock_type::now();
+    ASSERT_TRUE(wait_until([&] { return s_->metric("sluice_connections_parked") >= 1; }, 3s));
+    EXPECT_TRUE(kept.read_until_closed(6s)) << "a parked keep-alive connection outlived keep-alive (3 s)";
+    const auto lived = clock_type::now() - answered;
+    EXPECT_GT(lived, 2500ms);
+    EXPECT_LT(lived, 4500ms);
+    EXPECT_TRUE(wait_until([&] { return s_->metric("sluice_connections_parked") == 0; }, 2s));
+}
+
+// A connection parked before its first request keeps the header deadline it had from accept:
+// waking it with a trickled header does not start client-header-timeout again.
+TEST(abusive_client, connection_parked_before_its_first_request_keeps_its_header_deadline)
+{
+    echo_backend echo("echo");
+    sluice_instance s({"--configmap", "default/sluice", "--workers", "1"});
+    s.write("class.yaml", ingress_class_yaml());
+    s.write("cm.yaml", configmap_yaml({{"client-header-timeout", "3s"}}));
+    s.write("svc.yaml", service_yaml("echo", {echo.port()}));
+    s.write("ing.yaml", ingress_yaml("e", "e.test", {{"/", "Prefix", "echo"}}));
+    s.start();
+    const auto connected = clock_type::now();
+    raw_client silent(s.port());
+    ASSERT_TRUE(wait_until([&] { return s.metric("sluice_connections_parked") == 1; }, 2500ms));
+    ASSERT_TRUE(silent.send("GET / HTTP/1.1\r\n"));
+    std::string received;
+    EXPECT_TRUE(silent.read_until_closed(6s, &received));
+    const auto lived = clock_type::now() - connected;
+    EXPECT_TRUE(received.empty()) << received;
+    EXPECT_GT(lived, 2500ms);
+    EXPECT_LT(lived, 3800ms) << "the header timeout started again when the parked connection woke";
 }
 
 TEST_F(abusive_clients, max_worker_connections_pauses_accepting_until_one_closes)

@@ -81,6 +81,18 @@ TEST_F(draining, sigterm_finishes_requests_in_flight_closes_idle_connections_and
     EXPECT_EQ(s.proc().wait_exit(5s), 0);
 }
 
+// A keep-alive connection parked by its worker (idle for a second) is closed by a drain as an
+// idle one is: nothing is in flight, so the process exits at once.
+TEST_F(draining, sigterm_closes_parked_connections_at_once)
+{
+    http_connection parked(s.port());
+    ASSERT_EQ(parked.request("GET", "/", "drain.test").status, 200u);
+    ASSERT_TRUE(wait_until([&] { return s.metric("sluice_connections_parked") == 1; }, 3s));
+    s.proc().send_signal(SIGTERM);
+    EXPECT_EQ(s.proc().wait_exit(3s), 0);
+    EXPECT_THROW(parked.request("GET", "/", "drain.test"), std::exception);
+}
+
 TEST_F(draining, sigquit_stops_at_once)
 {
     std::thread t([&] {
