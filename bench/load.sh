@@ -120,7 +120,7 @@ nginx_master=$!
 cat >"$work/haproxy.cfg" <<CONF
 global
   nbthread $workers
-  maxconn 20000
+  maxconn 8192
 defaults
   mode http
   timeout connect 5s
