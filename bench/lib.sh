@@ -25,15 +25,18 @@ sum_tree() {
 pss_tree() { sum_tree "$1" smaps_rollup '/^Pss:/ {print $2}'; }
 cpu_ticks_tree() { sum_tree "$1" stat '{print $14 + $15}'; }
 
-# hold_idle PORT HOST N [paced]: opens N keep-alive connections to 127.0.0.1:PORT, makes one
-# request on each, prints "ready" and keeps them open, idle, until killed. All N requests are
-# sent at once (a burst the proxy serves concurrently), or with "paced" one after the other.
+# hold_idle PORT HOST N: opens N keep-alive connections to 127.0.0.1:PORT, makes one request on
+# each, prints "ready" and keeps them open, idle, until killed.
 hold_idle() {
   exec python3 - "$@" <<'PY'
 import socket, sys, time
 port, host, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-paced = len(sys.argv) > 4 and sys.argv[4] == "paced"
-def finish(s):
+conns = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    conns.append(s)
+for s in conns:
     got = b""
     while b"\r\n\r\n" not in got:
         got += s.recv(65536)
@@ -41,16 +44,6 @@ def finish(s):
     length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
     while len(body) < length:
         body += s.recv(65536)
-conns = []
-for _ in range(n):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-    conns.append(s)
-    if paced:
-        finish(s)
-if not paced:
-    for s in conns:
-        finish(s)
 print("ready", flush=True)
 time.sleep(3600)
 PY
