@@ -290,9 +290,9 @@ private:
         };
         visit(snap_.catch_all);
         for (auto& [k, vh] : snap_.exact_hosts)
-            visit(vh);
+            visit(*vh);
         for (auto& [k, vh] : snap_.wildcard_hosts)
-            visit(vh);
+            visit(*vh);
     }
 
     // --default-ssl-certificate, else the certificate generated at start.
@@ -367,18 +367,19 @@ private:
     // wildcard host with TLS, is served with the wildcard's certificate (and redirected).
     void inherit_wildcard_certificates()
     {
-        for (auto& [name, vh] : snap_.exact_hosts) {
+        for (auto& [name, host] : snap_.exact_hosts) {
+            virtual_host& vh = *host;
             if (vh.tls)
                 continue;
             auto dot = name.find('.');
             if (dot == std::string::npos)
                 continue;
             auto it = snap_.wildcard_hosts.find(name.substr(dot + 1));
-            if (it == snap_.wildcard_hosts.end() || !it->second.tls)
+            if (it == snap_.wildcard_hosts.end() || !it->second->tls)
                 continue;
             vh.tls = true;
-            vh.certificate = it->second.certificate;
-            vh.tls_secret = it->second.tls_secret;
+            vh.certificate = it->second->certificate;
+            vh.tls_secret = it->second->tls_secret;
         }
     }
 
@@ -470,12 +471,12 @@ private:
         auto it = table.find(key);
         if (it == table.end()) {
             created = true;
-            it = table.emplace(key, virtual_host{}).first;
-            it->second.name = lowered;
-            it->second.fallback.path = "/";
-            it->second.fallback.policy = defaults_;
+            it = table.emplace(key, std::make_shared<virtual_host>()).first;
+            it->second->name = lowered;
+            it->second->fallback.path = "/";
+            it->second->fallback.policy = defaults_;
         }
-        return it->second;
+        return *it->second;
     }
 
     // Servers and their fallback ("/") location, in ingress-nginx's order: an Ingress with a
@@ -950,7 +951,7 @@ private:
             return &snap_.catch_all;
         auto& table = lowered.starts_with("*.") ? snap_.wildcard_hosts : snap_.exact_hosts;
         auto it = table.find(lowered.starts_with("*.") ? lowered.substr(2) : lowered);
-        return it == table.end() ? nullptr : &it->second;
+        return it == table.end() ? nullptr : it->second.get();
     }
 
     static void add_canary(location& loc, const canary_policy& policy, uint32_t backend, const std::string& ingress)
@@ -1068,9 +1069,9 @@ private:
         };
         label_host(snap_.catch_all);
         for (auto& [k, vh] : snap_.exact_hosts)
-            label_host(vh);
+            label_host(*vh);
         for (auto& [k, vh] : snap_.wildcard_hosts)
-            label_host(vh);
+            label_host(*vh);
     }
 
     // Hash rings for the backends (canaries included) of locations that hash or stick: built once
@@ -1100,9 +1101,9 @@ private:
         };
         visit_host(snap_.catch_all);
         for (const auto& [k, vh] : snap_.exact_hosts)
-            visit_host(vh);
+            visit_host(*vh);
         for (const auto& [k, vh] : snap_.wildcard_hosts)
-            visit_host(vh);
+            visit_host(*vh);
         for (const auto& [b, subset_sizes] : wanted) {
             backend& be = snap_.backends[b];
             if (be.endpoints.empty())
@@ -1135,12 +1136,12 @@ private:
             std::string twin = host.starts_with("www.") ? host.substr(4) : "www." + host;
             if (twin.empty() || snap_.exact_hosts.contains(twin))
                 continue;
-            virtual_host& vh = snap_.exact_hosts[twin];
+            virtual_host& vh = *(snap_.exact_hosts[twin] = std::make_shared<virtual_host>());
             vh.name = twin;
             vh.redirect_to = host;
             vh.fallback.path = "/";
             // ingress-nginx serves the alias with the host's certificate when it covers the alias.
-            const virtual_host& origin = snap_.exact_hosts.at(host);
+            const virtual_host& origin = *snap_.exact_hosts.at(host);
             if (origin.tls && origin.certificate && origin.certificate->matches_host(twin)) {
                 vh.tls = true;
                 vh.certificate = origin.certificate;

@@ -97,9 +97,9 @@ json snapshot_to_json(const route_snapshot& snap)
     json hosts = json::array();
     std::vector<const virtual_host*> all;
     for (const auto& [k, h] : snap.exact_hosts)
-        all.push_back(&h);
+        all.push_back(h.get());
     for (const auto& [k, h] : snap.wildcard_hosts)
-        all.push_back(&h);
+        all.push_back(h.get());
     std::sort(all.begin(), all.end(), [](const virtual_host* a, const virtual_host* b) { return a->name < b->name; });
     hosts.push_back(host_json(snap, snap.catch_all));
     for (const virtual_host* h : all)

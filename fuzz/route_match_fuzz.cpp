@@ -121,8 +121,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             if (known)
                 continue;
             hosts.push_back(name);
-            virtual_host host;
-            host.name = name;
+            auto host = std::make_shared<virtual_host>();
+            host->name = name;
             if (name.starts_with("*."))
                 snap.wildcard_hosts.emplace(name.substr(2), std::move(host));
             else

@@ -94,13 +94,13 @@ const virtual_host& match_host(const route_snapshot& snap, std::string_view host
         buf[n++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     std::string_view host(buf, n);
     if (auto it = snap.exact_hosts.find(host); it != snap.exact_hosts.end())
-        return it->second;
+        return *it->second;
     // "*.example.com" covers exactly one label in front of "example.com".
     if (!snap.wildcard_hosts.empty()) {
         auto dot = host.find('.');
         if (dot != std::string_view::npos && dot > 0) {
             if (auto it = snap.wildcard_hosts.find(host.substr(dot + 1)); it != snap.wildcard_hosts.end())
-                return it->second;
+                return *it->second;
         }
     }
     return snap.catch_all;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -251,14 +252,22 @@ struct diagnostic {
     std::string str() const;
 };
 
+// Hosts are held by reference count so that a partial rebuild shares the hosts it did not touch
+// with the snapshot before it. A host is never modified once its snapshot is published.
+using shared_host = std::shared_ptr<virtual_host>;
 struct route_snapshot {
     uint64_t generation = 0;
     global_settings settings;
-    string_map<virtual_host> exact_hosts;     // lower-case host
-    string_map<virtual_host> wildcard_hosts;  // key: the suffix after "*."
+    string_map<shared_host> exact_hosts;     // lower-case host
+    string_map<shared_host> wildcard_hosts;  // key: the suffix after "*."
     virtual_host catch_all;
     std::vector<backend> backends;
     std::vector<diagnostic> diagnostics;
+    // The diagnostics about the routes of each Ingress ("Ingress namespace/name") and host
+    // ("host name"), also in `diagnostics`: a partial rebuild keeps those of what it left alone.
+    std::map<std::string, std::vector<diagnostic>> route_diagnostics;
+    // Backends partial rebuilds appended since the last full build (some may be unused now).
+    uint32_t appended_backends = 0;
     // The Ingresses this controller serves (its class), "namespace/name": their status is ours.
     std::vector<std::string> served_ingresses;
     // HTTPS: the default certificate (--default-ssl-certificate or the generated one) and the

@@ -15,7 +15,7 @@ sluice::route_snapshot make_snapshot(int hosts, int paths_per_host)
     sluice::route_snapshot snap;
     for (int h = 0; h < hosts; ++h) {
         std::string name = "host" + std::to_string(h) + ".example.com";
-        auto& vh = snap.exact_hosts[name];
+        auto& vh = *(snap.exact_hosts[name] = std::make_shared<sluice::virtual_host>());
         vh.name = name;
         for (int p = 0; p < paths_per_host; ++p) {
             sluice::location loc;

@@ -359,7 +359,7 @@ TEST(regex_paths, annotations_compile_into_the_location)
     EXPECT_EQ(loc.upstream_vhost, "internal.svc");
     ASSERT_TRUE(loc.redirect);
     EXPECT_EQ(loc.redirect->code, 301u);
-    EXPECT_FALSE(snap->exact_hosts.at("test.com").regex);  // neither use-regex nor a rewrite
+    EXPECT_FALSE(snap->exact_hosts.at("test.com")->regex);  // neither use-regex nor a rewrite
     EXPECT_TRUE(has_diagnostic(*snap, "Ingress default/web: metadata.annotations[nginx.ingress.kubernetes.io/server-snippet]: refused"));
 }
 
@@ -369,7 +369,7 @@ TEST(regex_paths, rewrite_equal_to_path_is_not_a_rewrite)
                             annotated_ingress("web", "test.com", {{"/app", "number: 80"}},
                                               "    nginx.ingress.kubernetes.io/rewrite-target: /app\n"));
     auto snap = build_snapshot(store, {}, 1);
-    EXPECT_FALSE(snap->exact_hosts.at("test.com").regex);
+    EXPECT_FALSE(snap->exact_hosts.at("test.com")->regex);
     EXPECT_FALSE(match_route(*snap, "test.com", "/app").loc->rewrite);
 }
 
@@ -383,10 +383,10 @@ TEST(regex_paths, app_root_and_www_redirect_hosts)
                                               "    nginx.ingress.kubernetes.io/from-to-www-redirect: \"true\"\n") +
                             annotated_ingress("both-www", "www.both.com", {{"/", "number: 80"}}, "    x: y\n"));
     auto snap = build_snapshot(store, {}, 1);
-    EXPECT_EQ(snap->exact_hosts.at("www.example.com").app_root, "/app1");
-    EXPECT_EQ(snap->exact_hosts.at("example.com").redirect_to, "www.example.com");
+    EXPECT_EQ(snap->exact_hosts.at("www.example.com")->app_root, "/app1");
+    EXPECT_EQ(snap->exact_hosts.at("example.com")->redirect_to, "www.example.com");
     // A twin that an Ingress defines is served, not redirected.
-    EXPECT_EQ(snap->exact_hosts.at("www.both.com").redirect_to, "");
+    EXPECT_EQ(snap->exact_hosts.at("www.both.com")->redirect_to, "");
 }
 
 }  // namespace

@@ -98,10 +98,12 @@ TEST(path_matching, duplicate_path_keeps_the_first)
 route_snapshot hosts_snapshot()
 {
     route_snapshot s;
-    s.exact_hosts["foo.bar.com"].name = "foo.bar.com";
-    s.exact_hosts["foo.bar.com"].fallback.backend = 1;
-    s.wildcard_hosts["bar.com"].name = "*.bar.com";
-    s.wildcard_hosts["bar.com"].fallback.backend = 2;
+    s.exact_hosts["foo.bar.com"] = std::make_shared<virtual_host>();
+    s.exact_hosts["foo.bar.com"]->name = "foo.bar.com";
+    s.exact_hosts["foo.bar.com"]->fallback.backend = 1;
+    s.wildcard_hosts["bar.com"] = std::make_shared<virtual_host>();
+    s.wildcard_hosts["bar.com"]->name = "*.bar.com";
+    s.wildcard_hosts["bar.com"]->fallback.backend = 2;
     s.catch_all.fallback.backend = 0;
     return s;
 }

@@ -191,9 +191,9 @@ TEST_F(tls_builder_test, listed_hosts_san_fallback_and_default)
     EXPECT_EQ(cert_of(*snap, "a.test")->sha256_fingerprint(), a->sha256_fingerprint());
     EXPECT_EQ(cert_of(*snap, "b.test")->sha256_fingerprint(), b->sha256_fingerprint()) << "b-tls's SAN covers b.test";
     EXPECT_EQ(cert_of(*snap, "c.test"), fake().get()) << "a rule host not covered: the default certificate";
-    EXPECT_TRUE(snap->exact_hosts.at("c.test").tls) << "but TLS all the same, as ingress-nginx";
+    EXPECT_TRUE(snap->exact_hosts.at("c.test")->tls) << "but TLS all the same, as ingress-nginx";
     EXPECT_EQ(cert_of(*snap, "unknown.test"), fake().get());
-    EXPECT_EQ(snap->exact_hosts.at("a.test").tls_secret, "default/a-tls");
+    EXPECT_EQ(snap->exact_hosts.at("a.test")->tls_secret, "default/a-tls");
     ASSERT_TRUE(snap->tls_context);
 }
 
@@ -232,7 +232,7 @@ TEST_F(tls_builder_test, exact_hosts_under_a_tls_wildcard_share_its_certificate)
                       "    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}\n");
     EXPECT_EQ(cert_of(*snap, "two.apps.test")->sha256_fingerprint(), wild->sha256_fingerprint());
     EXPECT_EQ(cert_of(*snap, "one.apps.test")->sha256_fingerprint(), wild->sha256_fingerprint());
-    EXPECT_TRUE(snap->exact_hosts.at("one.apps.test").tls) << "so it is redirected to HTTPS too (ingress-nginx's lookup)";
+    EXPECT_TRUE(snap->exact_hosts.at("one.apps.test")->tls) << "so it is redirected to HTTPS too (ingress-nginx's lookup)";
 }
 
 TEST_F(tls_builder_test, redirect_annotations_and_configmap_defaults)
