@@ -45,6 +45,8 @@ std::string metrics_text(const sluice::controller& ctl, sluice::proxy_server& pr
            s.last_build_ok ? 1 : 0);
     metric("sluice_snapshot_generation", "gauge", "Generation of the routing snapshot being served.", s.generation);
     metric("sluice_snapshot_swaps_total", "counter", "Routing snapshots published to the workers.", s.swaps);
+    metric("sluice_snapshot_partial_builds_total", "counter",
+           "Routing snapshots that rebuilt only the hosts a change of Ingresses touched.", s.partial_builds);
     metric("sluice_snapshot_build_seconds", "gauge", "Time the last snapshot took to build.",
            static_cast<double>(s.last_build.count()) / 1e6);
     metric("sluice_requests_total", "counter", "Requests whose header was read.", t.requests);

@@ -1,5 +1,7 @@
 #include "controller/controller.hpp"
 
+#include <optional>
+
 #include <boost/asio/post.hpp>
 
 #include "controller/log.hpp"
@@ -31,16 +33,40 @@ void controller::watch(publisher publish)
 
 void controller::on_changes(std::vector<object_change> changes)
 {
+    // Changes of Ingresses alone rebuild only the hosts they route, before and after.
+    std::optional<partial_scope> scope;
+    if (current_ && !changes.empty() && std::chrono::steady_clock::now() - last_full_build_ < full_build_interval) {
+        scope.emplace();
+        for (const auto& c : changes) {
+            if (c.key.kind != k8s::kind::ingress) {
+                scope.reset();
+                break;
+            }
+            scope->ingresses.push_back(c.key.ns + "/" + c.key.name);
+            if (const auto* before = store_.find<k8s::ingress>(k8s::kind::ingress, c.key.ns, c.key.name))
+                for (auto& h : route_hosts(*before))
+                    scope->hosts.insert(std::move(h));
+        }
+    }
     for (const auto& c : changes)
         store_.apply(c);
-    rebuild();
+    rebuild(scope ? &*scope : nullptr);
 }
 
-void controller::rebuild()
+void controller::rebuild(const partial_scope* scope)
 {
     auto start = std::chrono::steady_clock::now();
     options_.now = std::time(nullptr);
-    std::shared_ptr<route_snapshot> snap = build_snapshot(store_, options_, stats_.generation + 1);
+    std::shared_ptr<route_snapshot> snap;
+    if (scope)
+        snap = rebuild_hosts(*current_, store_, options_, stats_.generation + 1, *scope);
+    const bool partial = snap != nullptr;
+    if (partial) {
+        ++stats_.partial_builds;
+    } else {
+        snap = build_snapshot(store_, options_, stats_.generation + 1);
+        last_full_build_ = start;
+    }
     snap->diagnostics.insert(snap->diagnostics.end(), source_->diagnostics().begin(), source_->diagnostics().end());
     // Each diagnostic is logged when it first appears, not on every rebuild.
     std::set<std::string> now;
@@ -67,7 +93,7 @@ void controller::rebuild()
         publish_(current_);
         ++stats_.swaps;
     }
-    log_info("routing snapshot " + std::to_string(stats_.generation) + " built in " +
+    log_info("routing snapshot " + std::to_string(stats_.generation) + (partial ? " rebuilt (changed hosts only) in " : " built in ") +
              std::to_string(stats_.last_build.count()) + "us: " + std::to_string(current_->exact_hosts.size() + current_->wildcard_hosts.size()) +
              " host(s), " + std::to_string(current_->backends.size()) + " backend(s), " +
              std::to_string(current_->diagnostics.size()) + " diagnostic(s)");

@@ -20,6 +20,7 @@ struct controller_stats {
     uint64_t swaps = 0;
     std::chrono::microseconds last_build{0};
     bool last_build_ok = true;
+    uint64_t partial_builds = 0;  // snapshots that rebuilt only the hosts a change touched
 };
 
 class controller {
@@ -44,7 +45,8 @@ public:
 
 private:
     void on_changes(std::vector<object_change> changes);
-    void rebuild();
+    // A full build, or with `scope` a partial one when it can be done.
+    void rebuild(const partial_scope* scope = nullptr);
 
     boost::asio::io_context& io_;
     builder_options options_;
@@ -56,6 +58,10 @@ private:
     std::set<std::string> logged_diagnostics_;
     controller_stats stats_;
     bool ready_ = false;
+    // Partial rebuilds keep the certificate checks of the hosts they leave alone; a full build at
+    // least this often checks every certificate against the clock again.
+    std::chrono::steady_clock::time_point last_full_build_{};
+    static constexpr std::chrono::seconds full_build_interval{60};
 };
 
 }  // namespace sluice

@@ -27,6 +27,41 @@ using k8s::kind;
 
 constexpr std::string_view class_annotation = "kubernetes.io/ingress.class";
 
+// Host names as the API validates them: DNS-1123 subdomain, optionally "*." in front.
+bool valid_host_name(const std::string& host, std::string& lowered)
+{
+    lowered.clear();
+    std::string_view h = host;
+    if (h.starts_with("*.")) {
+        lowered = "*.";
+        h.remove_prefix(2);
+    }
+    if (h.empty() || h.size() > 253)
+        return false;
+    for (char c : h) {
+        if (c >= 'A' && c <= 'Z')
+            c = static_cast<char>(c - 'A' + 'a');
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+            return false;
+        lowered.push_back(c);
+    }
+    return lowered.back() != '.' && lowered.back() != '-' && h.front() != '-' && h.front() != '.' &&
+           lowered.find("..") == std::string::npos;
+}
+
+// The diagnostics about routes join the others, then the store's; the TLS context is made for
+// this snapshot (its SNI callback reads the snapshot's hosts).
+void finish_snapshot(route_snapshot& snap, const object_store& store)
+{
+    for (const auto& [owner, diags] : snap.route_diagnostics)
+        snap.diagnostics.insert(snap.diagnostics.end(), diags.begin(), diags.end());
+    for (const auto& [key, d] : store.diagnostics())
+        snap.diagnostics.push_back(d);
+    if (snap.default_certificate)
+        snap.tls_context =
+            std::make_shared<tls::server_context>(snap.settings.tls, snap.default_certificate, certificate_for, &snap);
+}
+
 class builder {
 public:
     builder(const object_store& store, const builder_options& options, route_snapshot& snap)
@@ -34,7 +69,9 @@ public:
     {
     }
 
-    void run()
+    // Builds the whole snapshot; or, with `scope`, only the hosts a change of Ingresses touched
+    // (see rebuild_hosts), returning false when the change reaches further than its hosts.
+    bool run(const partial_scope* scope = nullptr)
     {
         load_settings();
         index_endpoints();
@@ -47,6 +84,8 @@ public:
             return std::tie(a->meta.creation_timestamp, a->meta.ns, a->meta.name) <
                    std::tie(b->meta.creation_timestamp, b->meta.ns, b->meta.name);
         });
+        if (scope && !restrict_to(*scope, ingresses))
+            return false;
         // A canary Ingress creates no server and no location: it joins the locations of a main
         // Ingress with the same host, path and path type.
         std::vector<const k8s::ingress*> canaries;
@@ -57,9 +96,10 @@ public:
             return true;
         });
         load_default_backend();
+        load_default_certificate();
+        route_pass_ = true;
         for (const k8s::ingress* ing : ingresses)
             add_servers(*ing);
-        load_default_certificate();
         for (const k8s::ingress* ing : ingresses)
             add_certificates(*ing);
         inherit_wildcard_certificates();
@@ -72,18 +112,68 @@ public:
             merge_canary(*ing);
         }
         finalize_regex_hosts();
+        route_pass_ = false;
         add_www_redirects();
         use_default_backend();
         label_locations();
         build_rings();
-        for (const auto& [key, d] : store_.diagnostics())
-            snap_.diagnostics.push_back(d);
-        if (snap_.default_certificate)
-            snap_.tls_context = std::make_shared<tls::server_context>(snap_.settings.tls, snap_.default_certificate,
-                                                                      certificate_for, &snap_);
+        return true;
     }
 
+    // After a partial run: the hosts rebuilt, and the Ingresses that route them.
+    const std::set<std::string>& scope_hosts() const { return scope_hosts_; }
+    const std::vector<std::string>& scope_ingresses() const { return scope_ingresses_; }
+
 private:
+    // Narrows `ingresses` to the changed ones and those routing any host they route (before or
+    // after the change), repeated until the set of hosts is closed: those hosts are then rebuilt
+    // exactly as a full build would build them. False when the change reaches beyond hosts of
+    // its own: the catch-all server (a rule without host, an Ingress without rules), wildcard
+    // hosts, from-to-www-redirect aliases, service-upstream backends, a canary of the default
+    // backend.
+    bool restrict_to(const partial_scope& scope, std::vector<const k8s::ingress*>& ingresses)
+    {
+        std::set<std::string> hosts = scope.hosts;
+        const std::set<std::string> changed(scope.ingresses.begin(), scope.ingresses.end());
+        std::vector<std::vector<std::string>> hosts_of(ingresses.size());
+        std::vector<bool> in(ingresses.size(), false);
+        for (size_t i = 0; i < ingresses.size(); ++i) {
+            hosts_of[i] = route_hosts(*ingresses[i]);
+            if (changed.contains(ingresses[i]->meta.ns + "/" + ingresses[i]->meta.name)) {
+                in[i] = true;
+                hosts.insert(hosts_of[i].begin(), hosts_of[i].end());
+            }
+        }
+        for (bool grew = true; grew;) {
+            grew = false;
+            for (size_t i = 0; i < ingresses.size(); ++i) {
+                if (in[i] || std::none_of(hosts_of[i].begin(), hosts_of[i].end(),
+                                          [&](const std::string& h) { return hosts.contains(h); }))
+                    continue;
+                in[i] = true;
+                for (const auto& h : hosts_of[i])
+                    grew = hosts.insert(h).second || grew;
+            }
+        }
+        for (const auto& h : hosts)
+            if (h.empty() || h.starts_with("*."))
+                return false;
+        std::vector<const k8s::ingress*> scoped;
+        for (size_t i = 0; i < ingresses.size(); ++i) {
+            if (!in[i])
+                continue;
+            const k8s::ingress& ing = *ingresses[i];
+            const auto& a = annotations_of(ing);
+            if (ing.rules.empty() || a.redirect.from_to_www || a.balancing.service_upstream || (a.canary && ing.default_backend))
+                return false;
+            scoped.push_back(&ing);
+            scope_ingresses_.push_back(ing.meta.ns + "/" + ing.meta.name);
+        }
+        ingresses = std::move(scoped);
+        scope_hosts_ = std::move(hosts);
+        return true;
+    }
+
     void load_settings()
     {
         struct derive {
@@ -110,7 +200,7 @@ private:
         auto [ns, name] = split_reference(reference);
         const auto* cm = store_.find<k8s::config_map>(kind::config_map, ns, name);
         if (!cm) {
-            snap_.diagnostics.push_back({referrer, field, "ConfigMap " + reference + " not found; no headers added"});
+            report(referrer, {referrer, field, "ConfigMap " + reference + " not found; no headers added"});
             return nullptr;
         }
         for (const auto& [k, v] : cm->data) {
@@ -118,7 +208,7 @@ private:
             for (char c : k)
                 token = token && (std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos);
             if (!token || v.find_first_of("\r\n") != std::string::npos || v.find('\0') != std::string::npos) {
-                snap_.diagnostics.push_back({"ConfigMap " + reference, "data." + k,
+                report(referrer, {"ConfigMap " + reference, "data." + k,
                                              token ? "value has a line break; header left out" : "not a header name; left out"});
                 continue;
             }
@@ -391,9 +481,20 @@ private:
         return s;
     }
 
+    // A diagnostic. While routes are built, it belongs to the Ingress or host `owner` names
+    // (route_diagnostics), so that a partial rebuild can keep those of what it did not rebuild.
+    void report(const std::string& owner, diagnostic d)
+    {
+        if (route_pass_)
+            snap_.route_diagnostics[owner].push_back(std::move(d));
+        else
+            snap_.diagnostics.push_back(std::move(d));
+    }
+
     void diag(const k8s::ingress& ing, std::string field, std::string message)
     {
-        snap_.diagnostics.push_back({"Ingress " + ing.meta.ns + "/" + ing.meta.name, std::move(field), std::move(message)});
+        std::string owner = "Ingress " + ing.meta.ns + "/" + ing.meta.name;
+        report(owner, {owner, std::move(field), std::move(message)});
     }
 
     std::vector<const k8s::ingress*> accepted_ingresses()
@@ -439,27 +540,7 @@ private:
         return out;
     }
 
-    // Host names as the API validates them: DNS-1123 subdomain, optionally "*." in front.
-    bool valid_host(const std::string& host, std::string& lowered)
-    {
-        lowered.clear();
-        std::string_view h = host;
-        if (h.starts_with("*.")) {
-            lowered = "*.";
-            h.remove_prefix(2);
-        }
-        if (h.empty() || h.size() > 253)
-            return false;
-        for (char c : h) {
-            if (c >= 'A' && c <= 'Z')
-                c = static_cast<char>(c - 'A' + 'a');
-            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-                return false;
-            lowered.push_back(c);
-        }
-        return lowered.back() != '.' && lowered.back() != '-' && h.front() != '-' && h.front() != '.' &&
-               lowered.find("..") == std::string::npos;
-    }
+    static bool valid_host(const std::string& host, std::string& lowered) { return valid_host_name(host, lowered); }
 
     virtual_host& host_for(const std::string& lowered, bool& created)
     {
@@ -865,7 +946,11 @@ private:
     // `~* "^<path>"`, sorted by path length then reverse string order, first match wins.
     void finalize_regex_hosts()
     {
-        for (virtual_host* vh : regex_hosts_) {
+        // By host name: the diagnostics come out in the same order in every build.
+        std::vector<virtual_host*> regex_hosts(regex_hosts_.begin(), regex_hosts_.end());
+        std::sort(regex_hosts.begin(), regex_hosts.end(),
+                  [](const virtual_host* a, const virtual_host* b) { return a->name < b->name; });
+        for (virtual_host* vh : regex_hosts) {
             struct entry {
                 std::string pattern;
                 uint32_t location;
@@ -895,7 +980,7 @@ private:
                 opts.set_log_errors(false);
                 auto re = std::make_shared<re2::RE2>(loc.raw_path, opts);
                 if (!re->ok()) {
-                    snap_.diagnostics.push_back({"Ingress " + loc.ingress, "path " + loc.raw_path,
+                    report("Ingress " + loc.ingress, {"Ingress " + loc.ingress, "path " + loc.raw_path,
                                                  "not a valid RE2 regular expression (" + re->error() +
                                                      "); path ignored on host " + host_label(*vh)});
                     continue;
@@ -904,7 +989,7 @@ private:
                 for (const auto* t : {loc.rewrite ? &*loc.rewrite : nullptr,
                                       loc.x_forwarded_prefix ? &*loc.x_forwarded_prefix : nullptr}) {
                     if (t && t->max_capture() > groups)
-                        snap_.diagnostics.push_back(
+                        report("Ingress " + loc.ingress,
                             {"Ingress " + loc.ingress, "path " + loc.raw_path,
                              "\"" + t->text() + "\" uses $" + std::to_string(t->max_capture()) + " but the path has " +
                                  std::to_string(groups) + " capture group(s); it expands to nothing, as in nginx"});
@@ -935,7 +1020,7 @@ private:
                     table.order.push_back(e.location);
             }
             if (!set->Compile()) {
-                snap_.diagnostics.push_back({"host " + host_label(*vh), "", "the regex paths of this host do not "
+                report("host " + host_label(*vh), {"host " + host_label(*vh), "", "the regex paths of this host do not "
                                              "fit in memory together; the host answers 404"});
                 table.order.clear();
                 set.reset();
@@ -1158,8 +1243,13 @@ private:
         // service-upstream: the Service's ClusterIP instead of its endpoints; a backend of its own.
         const bool cluster_ip = annotations_of(ing).balancing.service_upstream;
         const std::string index_key = cluster_ip ? key + " (service-upstream)" : key;
-        if (auto it = backend_index_.find(index_key); it != backend_index_.end())
+        if (auto it = backend_index_.find(index_key); it != backend_index_.end()) {
+            // Every path naming a Service that is missing (or lacks the port) is reported, not
+            // only the first.
+            if (auto problem = backend_problems_.find(it->second); problem != backend_problems_.end())
+                diag(ing, field + problem->second.first, problem->second.second);
             return it->second;
+        }
         backend b;
         b.key = key;
         fill_endpoints(ing, svc_name, port, field, b);
@@ -1198,9 +1288,14 @@ private:
                         const std::string& field, backend& b)
     {
         const auto* svc = store_.find<k8s::service>(kind::service, ing.meta.ns, svc_name);
-        if (!svc) {
+        // The problem is kept for the next paths naming the same backend (resolve_backend).
+        auto problem = [&](std::string where, std::string message) {
             b.state = backend_state::service_missing;
-            diag(ing, field + ".service.name", "Service " + ing.meta.ns + "/" + svc_name + " not found; answering 503");
+            diag(ing, field + where, message);
+            backend_problems_[static_cast<uint32_t>(snap_.backends.size())] = {std::move(where), std::move(message)};
+        };
+        if (!svc) {
+            problem(".service.name", "Service " + ing.meta.ns + "/" + svc_name + " not found; answering 503");
             return;
         }
         const k8s::service_port* sp = nullptr;
@@ -1211,16 +1306,14 @@ private:
             }
         }
         if (!sp) {
-            b.state = backend_state::service_missing;
-            diag(ing, field + ".service.port",
-                 "Service " + ing.meta.ns + "/" + svc_name + " has no port " +
-                     (port.number ? std::to_string(*port.number) : "named " + port.name) + "; answering 503");
+            problem(".service.port", "Service " + ing.meta.ns + "/" + svc_name + " has no port " +
+                                         (port.number ? std::to_string(*port.number) : "named " + port.name) +
+                                         "; answering 503");
             return;
         }
         if (svc->type == "ExternalName") {
-            b.state = backend_state::service_missing;
-            diag(ing, field + ".service.name",
-                 "Service " + ing.meta.ns + "/" + svc_name + " is of type ExternalName, which sluice does not route to yet; answering 503");
+            problem(".service.name", "Service " + ing.meta.ns + "/" + svc_name +
+                                         " is of type ExternalName, which sluice does not route to yet; answering 503");
             return;
         }
         std::vector<boost::asio::ip::tcp::endpoint> eps;
@@ -1285,6 +1378,7 @@ private:
     location_policy defaults_;
     std::map<std::string, std::vector<const k8s::endpoint_slice*>> slices_;
     std::map<std::string, uint32_t> backend_index_;
+    std::map<uint32_t, std::pair<std::string, std::string>> backend_problems_;  // backend → (field suffix, message)
     std::unordered_map<const k8s::ingress*, const annotations::ingress_annotations*> annotations_;
     annotations::ingress_annotations no_annotations_;
     std::set<virtual_host*> regex_hosts_;
@@ -1297,9 +1391,27 @@ private:
     std::map<std::string, std::shared_ptr<const cors_policy>> cors_;
     std::map<std::string, std::shared_ptr<const std::vector<std::pair<std::string, std::string>>>> custom_headers_;
     uint32_t default_backend_ = no_backend;
+    bool route_pass_ = false;  // diagnostics go to route_diagnostics
+    std::set<std::string> scope_hosts_;
+    std::vector<std::string> scope_ingresses_;
 };
 
 }  // namespace
+
+std::vector<std::string> route_hosts(const k8s::ingress& ing)
+{
+    std::vector<std::string> out;
+    for (const auto& rule : ing.rules) {
+        std::string lowered;
+        if (rule.host.empty())
+            out.emplace_back();
+        else if (valid_host_name(rule.host, lowered))
+            out.push_back(std::move(lowered));
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
 
 std::shared_ptr<route_snapshot> build_snapshot(const object_store& store, const builder_options& options,
                                                uint64_t generation)
@@ -1308,7 +1420,96 @@ std::shared_ptr<route_snapshot> build_snapshot(const object_store& store, const 
     snap->generation = generation;
     snap->catch_all.fallback.path = "/";
     builder(store, options, *snap).run();
+    finish_snapshot(*snap, store);
     return snap;
+}
+
+std::shared_ptr<route_snapshot> rebuild_hosts(const route_snapshot& previous, const object_store& store,
+                                              const builder_options& options, uint64_t generation,
+                                              const partial_scope& scope)
+{
+    // from-to-www-redirect aliases are made across hosts.
+    for (const auto& [name, vh] : previous.exact_hosts)
+        if (!vh->redirect_to.empty())
+            return nullptr;
+    route_snapshot part;
+    part.generation = generation;
+    part.catch_all.fallback.path = "/";
+    builder b(store, options, part);
+    if (!b.run(&scope))
+        return nullptr;
+    const std::set<std::string>& hosts = b.scope_hosts();
+    for (const auto& h : hosts) {
+        // An exact host under a wildcard may take the wildcard's certificate.
+        auto dot = h.find('.');
+        if (dot != std::string::npos && previous.wildcard_hosts.contains(std::string_view(h).substr(dot + 1)))
+            return nullptr;
+    }
+    // Hash rings are built for every location of a backend together.
+    auto hashes = [](const location& loc) {
+        return loc.policy.balance.kind == balance_kind::hash || loc.policy.balance.kind == balance_kind::sticky;
+    };
+    for (const auto& [name, vh] : part.exact_hosts)
+        if (hashes(vh->fallback) || std::any_of(vh->locations.begin(), vh->locations.end(), hashes))
+            return nullptr;
+
+    auto out = std::make_shared<route_snapshot>();
+    out->generation = generation;
+    out->settings = part.settings;
+    out->catch_all = previous.catch_all;
+    out->backends = previous.backends;
+    out->appended_backends = previous.appended_backends;
+    // The rebuilt hosts' backends, by key, are the previous snapshot's where they are the same;
+    // others are appended. Unused ones stay until the next full build.
+    string_map<uint32_t> by_key;
+    for (uint32_t i = 0; i < previous.backends.size(); ++i)
+        by_key.emplace(previous.backends[i].key, i);
+    std::vector<uint32_t> remap(part.backends.size());
+    for (uint32_t j = 0; j < part.backends.size(); ++j) {
+        const backend& be = part.backends[j];
+        auto it = by_key.find(be.key);
+        if (it != by_key.end() && previous.backends[it->second].endpoints == be.endpoints &&
+            previous.backends[it->second].state == be.state) {
+            remap[j] = it->second;
+        } else {
+            remap[j] = static_cast<uint32_t>(out->backends.size());
+            out->backends.push_back(be);
+            ++out->appended_backends;
+        }
+    }
+    if (out->appended_backends > max_appended_backends)
+        return nullptr;
+    auto renumber = [&](location& loc) {
+        for (uint32_t* b : {&loc.backend, &loc.error_backend})
+            if (*b != no_backend)
+                *b = remap[*b];
+        for (uint32_t& b : loc.canary_backends)
+            b = remap[b];
+    };
+    out->exact_hosts = previous.exact_hosts;
+    out->wildcard_hosts = previous.wildcard_hosts;
+    for (const auto& h : hosts)
+        out->exact_hosts.erase(h);
+    for (auto& [name, vh] : part.exact_hosts) {
+        for (auto& loc : vh->locations)
+            renumber(loc);
+        renumber(vh->fallback);
+        out->exact_hosts.insert_or_assign(name, std::move(vh));
+    }
+    out->diagnostics = std::move(part.diagnostics);  // the global ones, all made again
+    out->route_diagnostics = previous.route_diagnostics;
+    for (const auto& name : b.scope_ingresses())
+        out->route_diagnostics.erase("Ingress " + name);
+    for (const auto& name : scope.ingresses)
+        out->route_diagnostics.erase("Ingress " + name);
+    for (const auto& h : hosts)
+        out->route_diagnostics.erase("host " + h);
+    for (auto& [owner, diags] : part.route_diagnostics)
+        out->route_diagnostics[owner] = std::move(diags);
+    out->served_ingresses = std::move(part.served_ingresses);
+    out->default_certificate = std::move(part.default_certificate);
+    finish_snapshot(*out, store);
+    return out;
 }
 
 }  // namespace sluice

@@ -2,7 +2,9 @@
 // The model builder: a pure function from the store's objects to a routing snapshot and its
 // diagnostics. No I/O, no clock: the same objects always give the same snapshot.
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "controller/object_store.hpp"
 #include "proxy/route_snapshot.hpp"
@@ -28,5 +30,27 @@ struct builder_options {
 
 std::shared_ptr<route_snapshot> build_snapshot(const object_store& store, const builder_options& options,
                                                uint64_t generation);
+
+// A change of Ingresses only, for a partial rebuild.
+struct partial_scope {
+    std::vector<std::string> ingresses;  // "namespace/name" of the changed Ingresses
+    std::set<std::string> hosts;         // the hosts they routed before the change (route_hosts)
+};
+
+// The snapshot `previous` with only the hosts `scope` touches rebuilt: those the changed
+// Ingresses route before and after the change, and every host an Ingress routing one of them
+// also routes. Those hosts come out exactly as build_snapshot would build them, the others are
+// shared with `previous`, and the result equals a full build but for unused backends kept at
+// the end of `backends` (at most max_appended_backends since the last full build). Null when
+// the change reaches beyond its hosts (see builder::restrict_to) or cannot be merged: then a
+// full build is needed. `previous` must come from the same store before the change, with the
+// same options.
+std::shared_ptr<route_snapshot> rebuild_hosts(const route_snapshot& previous, const object_store& store,
+                                              const builder_options& options, uint64_t generation,
+                                              const partial_scope& scope);
+inline constexpr uint32_t max_appended_backends = 256;
+
+// The hosts of an Ingress's rules, lower-case ("" for a rule without host; invalid ones left out).
+std::vector<std::string> route_hosts(const k8s::ingress& ing);
 
 }  // namespace sluice

@@ -48,6 +48,28 @@ TEST_F(live, an_edit_is_served_within_a_second)
     EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
 }
 
+// A change of Ingresses alone rebuilds only the hosts it touches; other hosts keep serving as
+// they were. A change of anything else (a Service here) rebuilds everything.
+TEST_F(live, ingress_edits_rebuild_only_their_hosts_and_other_changes_everything)
+{
+    s.write("other.yaml", ingress_yaml("other", "other.test", {{"/", "Prefix", "svc-b"}}));
+    ASSERT_TRUE(wait_until([&] { return service_of(s.port(), "other.test", "/") == "svc-b"; }, 2s));
+    const double partial = s.metric("sluice_snapshot_partial_builds_total");
+    EXPECT_GE(partial, 1);
+    s.write("ing.yaml", ingress_yaml("web", "live.test", {{"/", "Prefix", "svc-b"}, {"/a", "Prefix", "svc-a"}}));
+    ASSERT_TRUE(wait_until([&] { return service_of(s.port(), "live.test", "/") == "svc-b"; }, 2s));
+    EXPECT_EQ(service_of(s.port(), "live.test", "/a/x"), "svc-a");
+    EXPECT_EQ(service_of(s.port(), "other.test", "/"), "svc-b");
+    EXPECT_EQ(s.metric("sluice_snapshot_partial_builds_total"), partial + 1);
+    // A Service change: a full build (the partial count stays), and both hosts still route.
+    const uint64_t g = s.generation();
+    s.write("svc.yaml", service_yaml("svc-a", {b.port()}) + "---\n" + service_yaml("svc-b", {b.port()}));
+    s.wait_for_generation_after(g);
+    EXPECT_TRUE(wait_until([&] { return service_of(s.port(), "live.test", "/a/x") == "svc-b"; }, 2s));
+    EXPECT_EQ(s.metric("sluice_snapshot_partial_builds_total"), partial + 1);
+    EXPECT_EQ(service_of(s.port(), "other.test", "/"), "svc-b");
+}
+
 TEST_F(live, in_place_edit_new_file_subdirectory_and_delete_are_applied)
 {
     // In-place write (truncate + write), as an editor without rename does.
