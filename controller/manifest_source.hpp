@@ -22,7 +22,7 @@ namespace sluice {
 class manifest_source final : public change_source {
 public:
     manifest_source(boost::asio::io_context& io, std::filesystem::path dir, change_handler on_changes,
-                    std::chrono::milliseconds debounce = std::chrono::milliseconds(20));
+                    std::chrono::milliseconds debounce = std::chrono::milliseconds(10));
     ~manifest_source();
 
     // Reads every file once and reports all objects (synchronously, through the handler).
