@@ -95,6 +95,10 @@ TEST_F(draining, sigterm_closes_parked_connections_at_once)
 
 TEST_F(draining, sigquit_stops_at_once)
 {
+    // A parked connection too: the worker closes it as it stops, its wait never runs.
+    http_connection parked(s.port());
+    ASSERT_EQ(parked.request("GET", "/", "drain.test").status, 200u);
+    ASSERT_TRUE(wait_until([&] { return s.metric("sluice_connections_parked") == 1; }, 3s));
     std::thread t([&] {
         try {
             http_connection c(s.port());
