@@ -138,12 +138,53 @@ void manifest_source::schedule_rescan()
     });
 }
 
+bool manifest_source::update_in_place(const std::vector<std::pair<const fs::path*, std::vector<parsed_document>>>& reread)
+{
+    // Each file must define the same objects as before, in the same order, each once, none of
+    // them defined by another file (that would be a diagnostic naming lines of this one): then
+    // the merge of all files and its diagnostics are what they were, but for these objects.
+    std::set<object_key> keys;
+    for (const auto& [path, before] : reread) {
+        const file_state& now = files_.at(*path);
+        if (now.documents.size() != before.size())
+            return false;
+        const std::string prefix = path->string() + ":";
+        for (size_t i = 0; i < before.size(); ++i) {
+            const parsed_document& a = before[i];
+            const parsed_document& b = now.documents[i];
+            if (!a.identified || !b.identified || a.key != b.key || !keys.insert(b.key).second)
+                return false;
+            auto it = current_.find(b.key);
+            if (it == current_.end() || !it->second.origin.starts_with(prefix))
+                return false;
+        }
+        for (const auto& d : diagnostics_)
+            if (d.object.find(prefix) != std::string::npos || d.message.find(prefix) != std::string::npos)
+                return false;
+    }
+    std::vector<object_change> changes;
+    for (const auto& [path, before] : reread) {
+        for (const parsed_document& doc : files_.at(*path).documents) {
+            emitted& e = current_.at(doc.key);
+            if (e.object != doc.object && *e.object != *doc.object)
+                changes.push_back({doc.key, *doc.object, doc.origin});
+            e = emitted{doc.object, doc.origin};
+        }
+    }
+    on_changes_(std::move(changes));
+    return true;
+}
+
 void manifest_source::rescan()
 {
     // 1. Find the files and re-read the ones whose size, time or inode changed.
     std::set<fs::path> seen;
     std::vector<fs::path> stack{dir_};
     bool any_file_changed = false;
+    // Files re-read without error, with the documents they had: when each keeps its objects
+    // (same keys, same order) the merge below updates those objects in place.
+    std::vector<std::pair<const fs::path*, std::vector<parsed_document>>> reread;
+    bool same_objects = true;
     while (!stack.empty()) {
         fs::path d = stack.back();
         stack.pop_back();
@@ -170,10 +211,12 @@ void manifest_source::rescan()
                     state.inode == static_cast<uint64_t>(st.st_ino))
                     continue;
             }
+            const bool known = !state.documents.empty() || !state.error.empty() || state.inode != 0;
             state.mtime = mtime;
             state.size = static_cast<uintmax_t>(st.st_size);
             state.inode = static_cast<uint64_t>(st.st_ino);
             any_file_changed = true;
+            same_objects = same_objects && known && state.error.empty();
             std::ifstream in(p, std::ios::binary);
             std::stringstream text;
             text << in.rdbuf();
@@ -186,11 +229,14 @@ void manifest_source::rescan()
                     d.object = std::make_shared<const nlohmann::json>(std::move(doc.object));
                     documents.push_back(std::move(d));
                 }
+                if (same_objects)
+                    reread.emplace_back(&files_.find(p)->first, std::move(state.documents));
                 state.documents = std::move(documents);
                 if (!state.error.empty())
                     log_info(p.string() + ": parses again");
                 state.error.clear();
             } catch (const manifest_parse_error& e) {
+                same_objects = false;
                 state.error = p.string() + ":" + std::to_string(e.line) + ":" + std::to_string(e.column) + ": " +
                               e.what() + "; keeping the " + std::to_string(state.documents.size()) +
                               " object(s) it held before";
@@ -202,11 +248,14 @@ void manifest_source::rescan()
         if (!seen.contains(it->first)) {
             it = files_.erase(it);
             any_file_changed = true;
+            same_objects = false;
         } else {
             ++it;
         }
     }
     if (!any_file_changed && reported_once_)
+        return;
+    if (reported_once_ && same_objects && update_in_place(reread))
         return;
     reported_once_ = true;
 

@@ -60,6 +60,8 @@ private:
     };
 
     void add_watches(const std::filesystem::path& dir);
+    // The merge of a rescan whose re-read files kept their objects; false when it does not apply.
+    bool update_in_place(const std::vector<std::pair<const std::filesystem::path*, std::vector<parsed_document>>>& reread);
     void arm_read();
     void schedule_rescan();
 

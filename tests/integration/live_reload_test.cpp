@@ -132,6 +132,46 @@ TEST_F(live, an_invalid_object_keeps_its_last_valid_version)
     EXPECT_EQ(service_of(s.port(), "live.test", "/"), "svc-a");
 }
 
+// Edits that keep a file's objects update them in place; edits that rename an object, or touch
+// one defined in two files, merge every file again. Either way the result is the same.
+TEST_F(live, renamed_and_twice_defined_objects_are_merged_as_on_a_full_rescan)
+{
+    auto duplicate_reported = [&] {
+        const auto cfg = s.debug_config();
+        for (const auto& d : cfg["diagnostics"])
+            if (d["message"].get<std::string>().find("also defined at") != std::string::npos)
+                return true;
+        return false;
+    };
+    s.write("b.yaml", ingress_yaml("dup", "dup.test", {{"/", "Prefix", "svc-a"}}));
+    ASSERT_TRUE(wait_until([&] { return service_of(s.port(), "dup.test", "/") == "svc-a"; }, 2s));
+    // The same Ingress in a later file: the first file (by path) keeps it, with a diagnostic.
+    uint64_t g = s.generation();
+    s.write("c.yaml", ingress_yaml("dup", "dup.test", {{"/", "Prefix", "svc-b"}}));
+    s.wait_for_generation_after(g);
+    EXPECT_EQ(service_of(s.port(), "dup.test", "/"), "svc-a");
+    EXPECT_TRUE(duplicate_reported());
+    // Editing the winning definition applies it.
+    g = s.generation();
+    s.write("b.yaml", ingress_yaml("dup", "dup.test", {{"/", "Prefix", "svc-a"}, {"/b", "Prefix", "svc-b"}}));
+    s.wait_for_generation_after(g);
+    EXPECT_EQ(service_of(s.port(), "dup.test", "/b/1"), "svc-b");
+    // Renaming it in its file: the other file's definition takes over, the new name is served,
+    // and the duplicate diagnostic is gone.
+    g = s.generation();
+    s.write("b.yaml", ingress_yaml("renamed", "renamed.test", {{"/", "Prefix", "svc-a"}}));
+    s.wait_for_generation_after(g);
+    EXPECT_EQ(service_of(s.port(), "dup.test", "/"), "svc-b");
+    EXPECT_EQ(service_of(s.port(), "dup.test", "/b/1"), "svc-b");
+    EXPECT_EQ(service_of(s.port(), "renamed.test", "/"), "svc-a");
+    EXPECT_FALSE(duplicate_reported());
+    // An in-place edit of a file whose objects are its own alone.
+    g = s.generation();
+    s.write("b.yaml", ingress_yaml("renamed", "renamed.test", {{"/", "Prefix", "svc-b"}}));
+    s.wait_for_generation_after(g);
+    EXPECT_EQ(service_of(s.port(), "renamed.test", "/"), "svc-b");
+}
+
 TEST_F(live, conflicting_ingresses_the_older_wins_with_a_diagnostic)
 {
     uint64_t g = s.generation();
