@@ -410,7 +410,7 @@ private:
             return;
         for (size_t r = 0; r < ing.rules.size(); ++r) {
             std::string lowered;
-            if (ing.rules[r].host.empty() || !valid_host(ing.rules[r].host, lowered))
+            if (ing.rules[r].host.empty() || !valid_host_name(ing.rules[r].host, lowered))
                 continue;
             virtual_host* vh = find_host(lowered);
             if (!vh || vh->tls)
@@ -540,8 +540,6 @@ private:
         return out;
     }
 
-    static bool valid_host(const std::string& host, std::string& lowered) { return valid_host_name(host, lowered); }
-
     virtual_host& host_for(const std::string& lowered, bool& created)
     {
         created = false;
@@ -589,7 +587,7 @@ private:
             if (rule.host.empty())
                 continue;
             std::string lowered;
-            if (!valid_host(rule.host, lowered))
+            if (!valid_host_name(rule.host, lowered))
                 continue;  // reported by add_paths
             bool created = false;
             virtual_host& vh = host_for(lowered, created);
@@ -607,7 +605,7 @@ private:
             const auto& rule = ing.rules[r];
             const std::string rule_field = "spec.rules[" + std::to_string(r) + "]";
             std::string lowered;
-            if (!rule.host.empty() && !valid_host(rule.host, lowered)) {
+            if (!rule.host.empty() && !valid_host_name(rule.host, lowered)) {
                 diag(ing, rule_field + ".host", "\"" + rule.host + "\" is not a valid host name; rule ignored");
                 continue;
             }
@@ -646,7 +644,7 @@ private:
                     flags.resize(vh.locations.size(), false);
                     flags.back() = own_regex;
                     if (own_regex)
-                        regex_hosts_.insert(&vh);
+                        regex_hosts_.emplace(vh.name, &vh);
                 }
                 if (winner) {
                     diag(ing, field,
@@ -946,11 +944,7 @@ private:
     // `~* "^<path>"`, sorted by path length then reverse string order, first match wins.
     void finalize_regex_hosts()
     {
-        // By host name: the diagnostics come out in the same order in every build.
-        std::vector<virtual_host*> regex_hosts(regex_hosts_.begin(), regex_hosts_.end());
-        std::sort(regex_hosts.begin(), regex_hosts.end(),
-                  [](const virtual_host* a, const virtual_host* b) { return a->name < b->name; });
-        for (virtual_host* vh : regex_hosts) {
+        for (auto& [name, vh] : regex_hosts_) {
             struct entry {
                 std::string pattern;
                 uint32_t location;
@@ -1083,7 +1077,7 @@ private:
         for (size_t r = 0; r < ing.rules.size(); ++r) {
             const auto& rule = ing.rules[r];
             std::string lowered;
-            if (!rule.host.empty() && !valid_host(rule.host, lowered)) {
+            if (!rule.host.empty() && !valid_host_name(rule.host, lowered)) {
                 diag(ing, "spec.rules[" + std::to_string(r) + "].host", "\"" + rule.host + "\" is not a valid host name; rule ignored");
                 continue;
             }
@@ -1381,7 +1375,7 @@ private:
     std::map<uint32_t, std::pair<std::string, std::string>> backend_problems_;  // backend → (field suffix, message)
     std::unordered_map<const k8s::ingress*, const annotations::ingress_annotations*> annotations_;
     annotations::ingress_annotations no_annotations_;
-    std::set<virtual_host*> regex_hosts_;
+    std::map<std::string, virtual_host*> regex_hosts_;  // by name: diagnostics in the same order in every build
     std::map<const virtual_host*, std::vector<bool>> own_regex_;
     std::set<std::string> www_hosts_;
     std::set<std::string> reported_;

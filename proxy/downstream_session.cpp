@@ -167,9 +167,9 @@ struct session {
     unsigned status = 0;
     uint64_t bytes_out = 0;
     uint32_t served = 0;  // requests answered on this connection
-    // Back from parking before any request: the first header is still due by the time it was
-    // due when the connection was accepted.
-    std::optional<std::chrono::steady_clock::time_point> first_header_by;
+    // The first header is due by then (client-header-timeout after accept, or after the TLS
+    // handshake), whether or not the connection was parked meanwhile.
+    std::chrono::steady_clock::time_point first_header_by;
     bool parked = false;  // serve_connection left to park the idle connection with the worker
 };
 
@@ -1383,9 +1383,10 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
         // timeout runs from the request's first byte, not per read, so a header trickled a byte
         // at a time cannot hold the connection (slowloris).
         bool idle = s.client_buf.size() == 0;
-        s.client_deadline.arm(served == 0 || !idle ? header_timeout : keepalive_timeout);
-        if (served == 0 && s.first_header_by)
-            s.client_deadline.arm_until(*s.first_header_by);  // parked before its first request
+        if (served == 0)
+            s.client_deadline.arm_until(s.first_header_by);
+        else
+            s.client_deadline.arm(idle ? keepalive_timeout : header_timeout);
         s.client_deadline.set_idle(idle);
         const head_limits limits{header_limit, request_line_limit};
         head_outcome head;
@@ -1467,8 +1468,7 @@ asio::awaitable<void> serve_plain(worker& w, parked_connection c)
     s.client_ip = std::move(c.client_ip);
     s.server_port = std::move(c.server_port);
     s.served = c.served;
-    if (c.served == 0 && c.expires != std::chrono::steady_clock::time_point{})
-        s.first_header_by = c.expires;
+    s.first_header_by = c.expires;
     s.client_deadline.set_parkable(true);
     co_await serve_connection(s);
     if (s.parked) {
@@ -1489,7 +1489,7 @@ asio::awaitable<void> serve_plain(worker& w, parked_connection c)
 // Not coroutines themselves: each returns serve_plain's, so a connection has one frame.
 asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
 {
-    parked_connection c{std::move(socket)};
+    parked_connection c{std::move(socket), deadline_list::clock::now() + w.snapshot()->settings.client_header_timeout};
     error_code ignored;
     if (prepare_client(c.socket, c.client_ip, c.server_port))
         w.counters().connections_open.fetch_add(1, std::memory_order_relaxed);
@@ -1520,6 +1520,7 @@ asio::awaitable<void> serve_downstream_tls(worker& w, tcp::socket socket)
     snap.reset();
     if (!hec) {
         w.counters().tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+        s.first_header_by = deadline_list::clock::now() + w.snapshot()->settings.client_header_timeout;
         co_await serve_connection(s);
         // close_notify, waiting briefly for the client's.
         s.client_deadline.arm(std::chrono::seconds(1));

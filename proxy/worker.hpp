@@ -59,7 +59,8 @@ struct credential_check {
 // while it waits (an active keep-alive connection is not parked: see deadline_list).
 struct parked_connection {
     boost::asio::ip::tcp::socket socket;
-    std::chrono::steady_clock::time_point expires;  // the keep-alive (or header) deadline it had
+    // The keep-alive deadline it had; before its first request, the first header's deadline.
+    std::chrono::steady_clock::time_point expires;
     std::string client_ip;
     std::string server_port;
     uint32_t served = 0;  // requests answered on it so far (keepalive-requests)
@@ -135,7 +136,6 @@ public:
     // Takes an idle connection until it is readable (then a new session serves it), its
     // deadline passes, or a drain begins (then it is closed).
     void park(parked_connection c);
-    size_t parked() const { return parked_.size(); }
     uint16_t https_port() const { return https_port_; }
 
 private:
