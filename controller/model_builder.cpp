@@ -944,7 +944,8 @@ private:
     // `~* "^<path>"`, sorted by path length then reverse string order, first match wins.
     void finalize_regex_hosts()
     {
-        for (auto& [name, vh] : regex_hosts_) {
+        for (const auto& named : regex_hosts_) {
+            virtual_host* vh = named.second;  // not a structured binding: the sort below captures it
             struct entry {
                 std::string pattern;
                 uint32_t location;
