@@ -26,6 +26,7 @@
 #include "proxy/request_checks.hpp"
 #include "proxy/worker.hpp"
 #include "tls/server_context.hpp"
+#include "tls/tls_socket.hpp"
 
 namespace sluice {
 namespace {
@@ -56,15 +57,19 @@ bool timed_out(const error_code& ec, const deadline_slot& deadline)
 // block goes through the reactor.
 bool would_block(const error_code& ec) { return ec == asio::error::would_block || ec == asio::error::try_again; }
 
-using tls_stream = asio::ssl::stream<tcp::socket>;  // the same type as upstream_tls_stream
+using tls_stream = tls_socket;
 
-// Writes what the serializer has ready. Returns would_block when the socket is full. A TLS
-// stream always goes through the reactor: OpenSSL's record layer cannot be driven by
-// non-blocking synchronous writes without losing output.
+// Streams whose reads and writes can be tried without blocking: a plain socket and sluice's TLS
+// socket. Asio's ssl::stream (TLS to upstreams) cannot be driven by non-blocking synchronous
+// writes without losing output, so it always goes through the reactor.
+template <class Stream>
+constexpr bool tries_at_once = !std::is_same_v<Stream, upstream_tls_stream>;
+
+// Writes what the serializer has ready. Returns would_block when the socket is full.
 template <class Stream, class Serializer>
 error_code write_ready(Stream& socket, Serializer& sr, uint64_t* written = nullptr)
 {
-    if constexpr (!std::is_same_v<Stream, tcp::socket>)
+    if constexpr (!tries_at_once<Stream>)
         return asio::error::would_block;
     error_code ec;
     while (!sr.is_done()) {
@@ -81,7 +86,7 @@ error_code write_ready(Stream& socket, Serializer& sr, uint64_t* written = nullp
 template <class Stream, class Parser>
 error_code read_buffered(Stream& socket, beast::flat_buffer& buffer, Parser& parser)
 {
-    if constexpr (!std::is_same_v<Stream, tcp::socket>)
+    if constexpr (!tries_at_once<Stream>)
         return asio::error::would_block;
     if (buffer.size() == 0)
         return asio::error::would_block;
@@ -92,6 +97,7 @@ error_code read_buffered(Stream& socket, beast::flat_buffer& buffer, Parser& par
 
 tcp::socket& lowest(tcp::socket& s) { return s; }
 tcp::socket& lowest(tls_stream& s) { return s.next_layer(); }
+tcp::socket& lowest(upstream_tls_stream& s) { return s.next_layer(); }
 
 // "example.com:8080" → "example.com", "[::1]:8080" → "[::1]".
 std::string_view host_without_port(std::string_view host)
@@ -1509,13 +1515,13 @@ asio::awaitable<void> serve_downstream_tls(worker& w, tcp::socket socket)
     std::shared_ptr<const route_snapshot> snap = w.snapshot();
     if (!snap->tls_context)
         co_return;
-    session<tls_stream> s(w, tls_stream(std::move(socket), snap->tls_context->asio_context()));
+    session<tls_stream> s(w, tls_stream(std::move(socket), snap->tls_context->asio_context().native_handle()));
     s.client_ip = std::move(client_ip);
     s.server_port = std::move(server_port);
     w.counters().connections_open.fetch_add(1, std::memory_order_relaxed);
     s.client_deadline.arm(snap->settings.client_header_timeout);
     s.client_deadline.set_idle(true);  // a drain may drop a connection that has not said a word
-    auto [hec] = co_await s.client.async_handshake(asio::ssl::stream_base::server, nothrow);
+    auto [hec] = co_await s.client.async_handshake(nothrow);
     s.client_deadline.set_idle(false);
     snap.reset();
     if (!hec) {

@@ -5,9 +5,16 @@
 #include <fstream>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/harness.hpp"
 
@@ -99,6 +106,11 @@ public:
         http::request<http::empty_body> req{http::verb::get, target, 11};
         req.set(http::field::host, host);
         http::write(stream_, req);
+        return read_response();
+    }
+    void send(const std::string& bytes) { asio::write(stream_, asio::buffer(bytes)); }
+    response read_response()
+    {
         http::response<http::string_body> res;
         http::read(stream_, buffer_, res);
         return to_response(std::move(res));
@@ -389,6 +401,99 @@ TEST_F(tls_test, configmap_restricts_protocols_and_reports_old_ones)
         found = found || d["message"].get<std::string>().find("TLSv1.1 is not offered by sluice") != std::string::npos;
     EXPECT_TRUE(found);
     EXPECT_NE(handshake("-tls1_2").find("New, TLSv1.2"), std::string::npos) << "the default protocols apply";
+}
+
+
+TEST_F(tls_test, large_bodies_cross_tls_intact_both_ways_and_to_a_slow_reader)
+{
+    // An upstream answering 8 MiB of a pattern that shows any lost, repeated or reordered byte.
+    const size_t total = 8u << 20;
+    std::string body(total, '\0');
+    for (size_t i = 0; i < total; ++i)
+        body[i] = static_cast<char>((i * 7 + i / 65536) & 0xff);
+    raw_server big([&](asio::ip::tcp::socket& socket) {
+        asio::streambuf req;
+        asio::read_until(socket, req, "\r\n\r\n");
+        asio::write(socket, asio::buffer("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(total) + "\r\n\r\n"));
+        boost::system::error_code ec;
+        asio::write(socket, asio::buffer(body), ec);
+    });
+    uint64_t g = s_->generation();
+    s_->write("big.yaml", service_yaml("big", {big.port()}) + "---\n" +
+                              tls_ingress("big", {"big.test"}, "  - hosts: [big.test]\n    secretName: a-tls\n", "", "big") +
+                              "---\n" +
+                              tls_ingress("upload", {"upload.test"}, "  - hosts: [upload.test]\n    secretName: a-tls\n",
+                                          "    nginx.ingress.kubernetes.io/proxy-body-size: 8m\n"));
+    s_->wait_for_generation_after(g);
+
+    // Up: 6 MiB through the echo backend, which reports the size and SHA-256 of what it read.
+    fs::path upload = *certs_ / "upload.bin";
+    run_command("head -c 6291456 /dev/urandom > '" + upload.string() + "'");
+    std::string sha = run_command("sha256sum < '" + upload.string() + "' | cut -d' ' -f1");
+    std::string echoed = run_command("curl -sk -H 'Expect:' --data-binary @'" + upload.string() + "' --resolve upload.test:" +
+                                     std::to_string(s_->https_port()) + ":127.0.0.1 https://upload.test:" +
+                                     std::to_string(s_->https_port()) + "/up");
+    auto echo = nlohmann::json::parse(echoed, nullptr, false);
+    ASSERT_FALSE(echo.is_discarded()) << echoed;
+    EXPECT_EQ(echo["body_bytes"], 6291456);
+    EXPECT_EQ(echo["body_sha256"].get<std::string>() + "\n", sha);
+
+    // Down: the 8 MiB to curl reading at 4 MB/s, so that sluice's writes find the socket full
+    // again and again.
+    fs::path download = *certs_ / "download.bin";
+    std::string code = run_command("curl -sk --limit-rate 4M -o '" + download.string() + "' -w '%{http_code}' --resolve big.test:" +
+                                   std::to_string(s_->https_port()) + ":127.0.0.1 https://big.test:" +
+                                   std::to_string(s_->https_port()) + "/big");
+    EXPECT_EQ(code, "200");
+    std::string got = read_file(download);
+    EXPECT_EQ(got.size(), total);
+    EXPECT_TRUE(got == body) << "the body arrived changed";
+    g = s_->generation();
+    s_->remove("big.yaml");
+    s_->wait_for_generation_after(g);
+}
+
+TEST_F(tls_test, pipelined_requests_over_tls_are_answered_in_order)
+{
+    // Three requests in one record: after the first, the rest are already inside OpenSSL or
+    // sluice's buffer, and must be served without waiting for the socket.
+    https_connection c(s_->https_port(), "a.test");
+    c.send("GET /one HTTP/1.1\r\nHost: a.test\r\n\r\n"
+           "POST /two HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello"
+           "GET /three HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    for (const char* path : {"/one", "/two", "/three"}) {
+        response r = c.read_response();
+        ASSERT_EQ(r.status, 200u) << path;
+        EXPECT_EQ(nlohmann::json::parse(r.body)["path"], path);
+    }
+    EXPECT_EQ(c.get("/four", "a.test").status, 200u) << "the connection stays usable";
+}
+
+TEST_F(tls_test, websockets_over_tls_are_tunnelled_both_ways)
+{
+    namespace websocket = boost::beast::websocket;
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    websocket::stream<asio::ssl::stream<asio::ip::tcp::socket>> ws(io, ctx);
+    SSL_set_tlsext_host_name(ws.next_layer().native_handle(), "a.test");
+    boost::beast::get_lowest_layer(ws).connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), s_->https_port()));
+    ws.next_layer().handshake(asio::ssl::stream_base::client);
+    ws.handshake("a.test", "/chat");
+    auto exchange = [&](const std::string& text) {
+        ws.text(true);
+        ws.write(asio::buffer(text));
+        boost::beast::flat_buffer b;
+        ws.read(b);
+        return boost::beast::buffers_to_string(b.data());
+    };
+    EXPECT_EQ(exchange("hello"), "hello");
+    std::string big(300 * 1024, 'w');
+    for (size_t i = 0; i < big.size(); i += 97)
+        big[i] = static_cast<char>('a' + i % 26);
+    EXPECT_EQ(exchange(big), big) << "a message of many records, both ways";
+    auto who = nlohmann::json::parse(exchange("whoami"));
+    EXPECT_EQ(who["headers"]["x-forwarded-proto"][0], "https");
+    ws.close(websocket::close_code::normal);
 }
 
 }  // namespace
