@@ -1465,81 +1465,133 @@ bool prepare_client(tcp::socket& socket, std::string& client_ip, std::string& se
     return true;
 }
 
+// A session for a connection new or back from parking: what it carries over.
+template <class Stream>
+void take_over(session<Stream>& s, parked_connection& c)
+{
+    s.client_ip = std::move(c.client_ip);
+    s.server_port = std::move(c.server_port);
+    s.served = c.served;
+    s.first_header_by = c.expires;
+}
+
+// Hands the idle connection of a session that left serve_connection to park to its worker.
+template <class Stream>
+void park(session<Stream>& s, tcp::socket socket, ssl_ptr tls)
+{
+    parked_connection idle{std::move(socket), s.client_deadline.expiry(), std::move(s.client_ip), std::move(s.server_port),
+                           s.served, std::move(tls)};
+    s.w.park(std::move(idle));
+}
+
+// The end of a client connection, once any close_notify is sent.
+void close_client(worker& w, tcp::socket& socket)
+{
+    w.counters().connections_open.fetch_sub(1, std::memory_order_relaxed);
+    error_code ec;
+    socket.shutdown(tcp::socket::shutdown_send, ec);  // the peer may already be gone
+    socket.close(ec);
+}
+
 // A plain connection, new or back from parking, until it closes or parks again.
 asio::awaitable<void> serve_plain(worker& w, parked_connection c)
 {
     if (!c.socket.is_open())
         co_return;
     session<tcp::socket> s(w, std::move(c.socket));
-    s.client_ip = std::move(c.client_ip);
-    s.server_port = std::move(c.server_port);
-    s.served = c.served;
-    s.first_header_by = c.expires;
+    take_over(s, c);
     s.client_deadline.set_parkable(true);
     co_await serve_connection(s);
     if (s.parked) {
-        parked_connection idle{std::move(s.client), s.client_deadline.expiry(), std::move(s.client_ip),
-                               std::move(s.server_port), s.served};
-        w.park(std::move(idle));
+        park(s, std::move(s.client), nullptr);
         co_return;
     }
-    w.counters().connections_open.fetch_sub(1, std::memory_order_relaxed);
     s.client_deadline.disarm();
-    error_code ec;
-    s.client.shutdown(tcp::socket::shutdown_send, ec);  // the peer may already be gone
-    s.client.close(ec);
+    close_client(w, s.client);
 }
 
-}  // namespace
+// A TLS connection, new (its handshake first, the certificate chosen by SNI from the current
+// snapshot) or back from parking, until it closes or parks again.
+asio::awaitable<void> serve_tls(worker& w, parked_connection c)
+{
+    if (!c.socket.is_open())
+        co_return;
+    // The handshake pins the snapshot whose certificates its SNI callback reads.
+    std::shared_ptr<const route_snapshot> snap;
+    if (!c.tls) {
+        snap = w.snapshot();
+        if (!snap->tls_context) {
+            close_client(w, c.socket);
+            co_return;
+        }
+    }
+    session<tls_stream> s(w, c.tls ? tls_stream(std::move(c.socket), std::move(c.tls))
+                                   : tls_stream(std::move(c.socket), snap->tls_context->asio_context().native_handle()));
+    take_over(s, c);
+    bool established = !snap;
+    if (snap) {
+        s.client_deadline.arm_until(s.first_header_by);
+        s.client_deadline.set_idle(true);  // a drain may drop a connection that has not said a word
+        auto [hec] = co_await s.client.async_handshake(nothrow);
+        s.client_deadline.set_idle(false);
+        snap.reset();
+        if (hec) {
+            w.counters().tls_handshake_errors.fetch_add(1, std::memory_order_relaxed);
+            log_line(log_level::debug, "TLS handshake from " + s.client_ip + " failed: " + hec.message());
+        } else {
+            w.counters().tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+            s.first_header_by = deadline_list::clock::now() + w.snapshot()->settings.client_header_timeout;
+            established = true;
+        }
+    }
+    if (established) {
+        s.client_deadline.set_parkable(true);
+        co_await serve_connection(s);
+        if (s.parked) {
+            auto [socket, tls] = std::move(s.client).release();
+            park(s, std::move(socket), std::move(tls));
+            co_return;
+        }
+        // close_notify, waiting briefly for the client's.
+        s.client_deadline.arm(std::chrono::seconds(1));
+        auto [sec] = co_await s.client.async_shutdown(nothrow);
+        (void)sec;  // the peer may be gone already
+    }
+    s.client_deadline.disarm();
+    close_client(w, s.client.next_layer());
+}
 
-// Not coroutines themselves: each returns serve_plain's, so a connection has one frame.
-asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
+// A connection just accepted: its addresses, and the deadline of its first header.
+parked_connection accepted(worker& w, tcp::socket socket)
 {
     parked_connection c{std::move(socket), deadline_list::clock::now() + w.snapshot()->settings.client_header_timeout};
     error_code ignored;
     if (prepare_client(c.socket, c.client_ip, c.server_port))
         w.counters().connections_open.fetch_add(1, std::memory_order_relaxed);
     else
-        c.socket.close(ignored);  // serve_plain ends at once
+        c.socket.close(ignored);  // the session ends at once
+    return c;
+}
+
+}  // namespace
+
+// Not coroutines themselves: each returns serve_plain's or serve_tls's, so a connection has one
+// frame.
+asio::awaitable<void> serve_downstream(worker& w, tcp::socket socket)
+{
+    parked_connection c = accepted(w, std::move(socket));
     return serve_plain(w, std::move(c));
 }
 
-asio::awaitable<void> resume_downstream(worker& w, parked_connection c) { return serve_plain(w, std::move(c)); }
-
 asio::awaitable<void> serve_downstream_tls(worker& w, tcp::socket socket)
 {
-    std::string client_ip, server_port;
-    if (!prepare_client(socket, client_ip, server_port))
-        co_return;
-    // The handshake pins the snapshot whose certificates its SNI callback reads.
-    std::shared_ptr<const route_snapshot> snap = w.snapshot();
-    if (!snap->tls_context)
-        co_return;
-    session<tls_stream> s(w, tls_stream(std::move(socket), snap->tls_context->asio_context().native_handle()));
-    s.client_ip = std::move(client_ip);
-    s.server_port = std::move(server_port);
-    w.counters().connections_open.fetch_add(1, std::memory_order_relaxed);
-    s.client_deadline.arm(snap->settings.client_header_timeout);
-    s.client_deadline.set_idle(true);  // a drain may drop a connection that has not said a word
-    auto [hec] = co_await s.client.async_handshake(nothrow);
-    s.client_deadline.set_idle(false);
-    snap.reset();
-    if (!hec) {
-        w.counters().tls_handshakes.fetch_add(1, std::memory_order_relaxed);
-        s.first_header_by = deadline_list::clock::now() + w.snapshot()->settings.client_header_timeout;
-        co_await serve_connection(s);
-        // close_notify, waiting briefly for the client's.
-        s.client_deadline.arm(std::chrono::seconds(1));
-        auto [sec] = co_await s.client.async_shutdown(nothrow);
-        (void)sec;  // the peer may be gone already
-    } else {
-        w.counters().tls_handshake_errors.fetch_add(1, std::memory_order_relaxed);
-        log_line(log_level::debug, "TLS handshake from " + s.client_ip + " failed: " + hec.message());
-    }
-    w.counters().connections_open.fetch_sub(1, std::memory_order_relaxed);
-    s.client_deadline.disarm();
-    error_code ec;
-    s.client.next_layer().close(ec);
+    parked_connection c = accepted(w, std::move(socket));
+    return serve_tls(w, std::move(c));
+}
+
+asio::awaitable<void> resume_downstream(worker& w, parked_connection c)
+{
+    return c.tls ? serve_tls(w, std::move(c)) : serve_plain(w, std::move(c));
 }
 
 }  // namespace sluice

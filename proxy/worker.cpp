@@ -2,6 +2,8 @@
 
 #include <malloc.h>
 
+#include <openssl/err.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -349,11 +351,28 @@ struct worker::parked_wait {
     void operator()(const boost::system::error_code& ec) const { w->unpark(it, ec); }
 };
 
+namespace {
+
+// Closes a parked connection without waiting for anything: a TLS one sends its close_notify if
+// the socket takes it at once.
+void close_idle(parked_connection& c)
+{
+    if (c.tls) {
+        SSL_shutdown(c.tls.get());
+        ERR_clear_error();
+    }
+    boost::system::error_code ignored;
+    c.socket.close(ignored);
+}
+
+}  // namespace
+
 void worker::park(parked_connection c)
 {
     if (draining_) {
         counters_.connections_open.fetch_sub(1, std::memory_order_relaxed);
-        return;  // the socket closes here
+        close_idle(c);
+        return;
     }
     ++connections_;  // the session that parked it counts its own end
     auto it = parked_.insert(parked_.end(), std::move(c));
@@ -367,9 +386,8 @@ void worker::unpark(parked_list::iterator it, const boost::system::error_code& e
     parked_.erase(it);
     counters_.connections_parked.store(static_cast<int64_t>(parked_.size()), std::memory_order_relaxed);
     if (ec || draining_) {
-        // Timed out, drained or failed: closed without a word, as an idle connection is.
-        boost::system::error_code ignored;
-        c.socket.close(ignored);
+        // Timed out, drained or failed: closed as an idle connection is.
+        close_idle(c);
         counters_.connections_open.fetch_sub(1, std::memory_order_relaxed);
         connection_ended();
         return;

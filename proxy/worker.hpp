@@ -26,6 +26,7 @@
 #include "proxy/request_metrics.hpp"
 #include "proxy/route_snapshot.hpp"
 #include "proxy/upstream_pool.hpp"
+#include "tls/ssl_ptr.hpp"
 
 namespace sluice {
 
@@ -54,9 +55,10 @@ struct credential_check {
     bool finished = false;
 };
 
-// A plain client connection idle between requests, parked with its worker: the socket and what
-// its next session needs, nothing else. Its session, coroutine frames and buffers are freed
-// while it waits (an active keep-alive connection is not parked: see deadline_list).
+// A client connection idle between requests, parked with its worker: the socket (and for TLS
+// the SSL object, its buffers released) and what its next session needs, nothing else. Its
+// session, coroutine frames and buffers are freed while it waits (an active keep-alive
+// connection is not parked: see deadline_list).
 struct parked_connection {
     boost::asio::ip::tcp::socket socket;
     // The keep-alive deadline it had; before its first request, the first header's deadline.
@@ -64,6 +66,7 @@ struct parked_connection {
     std::string client_ip;
     std::string server_port;
     uint32_t served = 0;  // requests answered on it so far (keepalive-requests)
+    ssl_ptr tls;          // null for plain HTTP
 };
 
 // A fixed-size buffer lent to a request while it streams a body.

@@ -22,31 +22,20 @@ constexpr size_t record_size = 16384;
 
 tls_socket::tls_socket(socket_type socket, SSL_CTX* ctx) : socket_(std::move(socket)), ssl_(SSL_new(ctx))
 {
-    if (!ssl_ || SSL_set_fd(ssl_, socket_.native_handle()) != 1) {
-        SSL_free(ssl_);
+    if (!ssl_ || SSL_set_fd(ssl_.get(), socket_.native_handle()) != 1)
         throw std::bad_alloc();
-    }
-    SSL_set_accept_state(ssl_);
-    SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL* ssl = ssl_.get();
+    SSL_set_accept_state(ssl);
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // Whole socket reads into OpenSSL's buffer instead of one for a record's header and one for
     // its body. Every wait follows a call that found too few bytes, so nothing read ahead is
     // left waiting for a readiness that will not come.
-    SSL_set_read_ahead(ssl_, 1);
+    SSL_set_read_ahead(ssl, 1);
 }
-
-tls_socket::tls_socket(tls_socket&& other) noexcept
-    : socket_(std::move(other.socket_)),
-      ssl_(std::exchange(other.ssl_, nullptr)),
-      want_(other.want_),
-      close_sent_(other.close_sent_)
-{
-}
-
-tls_socket::~tls_socket() { SSL_free(ssl_); }
 
 tls_socket::error_code tls_socket::failure(int result, int saved_errno)
 {
-    switch (SSL_get_error(ssl_, result)) {
+    switch (SSL_get_error(ssl_.get(), result)) {
     case SSL_ERROR_WANT_READ:
         want_ = want::read;
         return asio::error::would_block;
@@ -72,7 +61,7 @@ size_t tls_socket::read(void* data, size_t size, error_code& ec)
 {
     ERR_clear_error();
     size_t got = 0;
-    int r = SSL_read_ex(ssl_, data, size, &got);
+    int r = SSL_read_ex(ssl_.get(), data, size, &got);
     if (r == 1) {
         ec = {};
         return got;
@@ -102,7 +91,7 @@ size_t tls_socket::write(const asio::const_buffer* pieces, size_t count, error_c
     }
     ERR_clear_error();
     size_t written = 0;
-    int r = SSL_write_ex(ssl_, data, size, &written);
+    int r = SSL_write_ex(ssl_.get(), data, size, &written);
     if (r == 1)
         return written;
     ec = failure(r, errno);
@@ -112,7 +101,7 @@ size_t tls_socket::write(const asio::const_buffer* pieces, size_t count, error_c
 void tls_socket::handshake_step(error_code& ec)
 {
     ERR_clear_error();
-    int r = SSL_do_handshake(ssl_);
+    int r = SSL_do_handshake(ssl_.get());
     ec = r == 1 ? error_code{} : failure(r, errno);
 }
 
@@ -120,7 +109,7 @@ void tls_socket::shutdown_step(error_code& ec)
 {
     if (!close_sent_) {
         ERR_clear_error();
-        int r = SSL_shutdown(ssl_);
+        int r = SSL_shutdown(ssl_.get());
         if (r < 0) {
             ec = failure(r, errno);
             return;
@@ -135,7 +124,7 @@ void tls_socket::shutdown_step(error_code& ec)
     for (;;) {
         ERR_clear_error();
         size_t got = 0;
-        int r = SSL_read_ex(ssl_, sink, sizeof sink, &got);
+        int r = SSL_read_ex(ssl_.get(), sink, sizeof sink, &got);
         if (r == 1)
             continue;  // what the client still sent is dropped
         ec = failure(r, errno);

@@ -13,6 +13,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <type_traits>
 
 #include <openssl/ssl.h>
@@ -22,6 +24,8 @@
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+
+#include "tls/ssl_ptr.hpp"
 
 namespace sluice {
 
@@ -34,13 +38,19 @@ public:
     // Takes a connected socket, made non-blocking, for the server side of a handshake with
     // `ctx` (whose reference count the connection holds from then on).
     tls_socket(socket_type socket, SSL_CTX* ctx);
-    tls_socket(tls_socket&& other) noexcept;
+    // Takes a connection back from release(): established, nothing buffered for the reader.
+    tls_socket(socket_type socket, ssl_ptr ssl) noexcept : socket_(std::move(socket)), ssl_(std::move(ssl)) {}
+    tls_socket(tls_socket&& other) noexcept = default;
     tls_socket& operator=(tls_socket&&) = delete;
-    ~tls_socket();
 
     executor_type get_executor() { return socket_.get_executor(); }
     socket_type& next_layer() { return socket_; }
-    SSL* native_handle() const { return ssl_; }
+    SSL* native_handle() const { return ssl_.get(); }
+
+    // Gives up the socket and the SSL object (whose buffers OpenSSL has released when empty),
+    // for a connection parked between requests: valid after a read that waited for the socket
+    // and was cancelled, so that nothing decrypted is pending.
+    std::pair<socket_type, ssl_ptr> release() && { return {std::move(socket_), std::move(ssl_)}; }
 
     // Non-blocking, like a non-blocking socket's: would_block when the socket is not ready, and
     // then the asynchronous form waits for it. The end of the stream (close_notify, or a close
@@ -181,7 +191,7 @@ private:
     }
 
     socket_type socket_;
-    SSL* ssl_ = nullptr;
+    ssl_ptr ssl_;
     want want_ = want::read;
     bool close_sent_ = false;
 };

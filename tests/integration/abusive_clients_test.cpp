@@ -10,6 +10,7 @@
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
@@ -296,6 +297,46 @@ TEST_F(abusive_clients, parked_connections_close_at_their_timeouts)
     EXPECT_GT(lived, 2500ms);
     EXPECT_LT(lived, 4500ms);
     EXPECT_TRUE(wait_until([&] { return s_->metric("sluice_connections_parked") == 0; }, 2s));
+}
+
+// A TLS keep-alive connection is parked too (the worker keeps the socket and the SSL object),
+// is served again when it speaks, and at its keep-alive timeout closes with a close_notify.
+TEST_F(abusive_clients, parked_tls_connections_are_served_again_and_close_with_close_notify)
+{
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    asio::ssl::stream<tcp::socket> tls(io, ctx);  // sluice's default certificate, not verified
+    tls.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), s_->https_port()));
+    tls.handshake(asio::ssl::stream_base::client);
+    asio::streambuf in;
+    auto request = [&](const std::string& path) {
+        asio::write(tls, asio::buffer("GET " + path + " HTTP/1.1\r\nHost: e.test\r\n\r\n"));
+        asio::read_until(tls, in, "\r\n\r\n");
+        std::string head(asio::buffers_begin(in.data()), asio::buffers_end(in.data()));
+        size_t end = head.find("\r\n\r\n") + 4;
+        size_t at = head.find("Content-Length: ");
+        size_t length = std::stoul(head.substr(at + 16));
+        if (in.size() < end + length)
+            asio::read(tls, in, asio::transfer_exactly(end + length - in.size()));
+        std::string body(asio::buffers_begin(in.data()) + end, asio::buffers_begin(in.data()) + end + length);
+        in.consume(end + length);
+        return head.substr(0, head.find("\r\n")) + " " + body;
+    };
+    const double parked_before = s_->metric("sluice_connections_parked");
+    EXPECT_NE(request("/one").find("\"path\":\"/one\""), std::string::npos);
+    ASSERT_TRUE(wait_until([&] { return s_->metric("sluice_connections_parked") == parked_before + 1; }, 3s));
+    std::string again = request("/two");
+    EXPECT_NE(again.find("HTTP/1.1 200"), std::string::npos) << again;
+    EXPECT_NE(again.find("\"path\":\"/two\""), std::string::npos) << again;
+    const auto answered = clock_type::now();
+    ASSERT_TRUE(wait_until([&] { return s_->metric("sluice_connections_parked") == parked_before + 1; }, 3s));
+    char byte;
+    boost::system::error_code ec;
+    tls.read_some(asio::buffer(&byte, 1), ec);
+    const auto lived = clock_type::now() - answered;
+    EXPECT_EQ(ec, asio::error::eof) << "closed without a close_notify: " << ec.message();
+    EXPECT_GT(lived, 2500ms);
+    EXPECT_LT(lived, 4500ms);
 }
 
 // A connection parked before its first request keeps the header deadline it had from accept:
