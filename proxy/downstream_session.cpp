@@ -8,8 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -59,18 +58,10 @@ bool would_block(const error_code& ec) { return ec == asio::error::would_block |
 
 using tls_stream = tls_socket;
 
-// Streams whose reads and writes can be tried without blocking: a plain socket and sluice's TLS
-// socket. Asio's ssl::stream (TLS to upstreams) cannot be driven by non-blocking synchronous
-// writes without losing output, so it always goes through the reactor.
-template <class Stream>
-constexpr bool tries_at_once = !std::is_same_v<Stream, upstream_tls_stream>;
-
 // Writes what the serializer has ready. Returns would_block when the socket is full.
 template <class Stream, class Serializer>
 error_code write_ready(Stream& socket, Serializer& sr, uint64_t* written = nullptr)
 {
-    if constexpr (!tries_at_once<Stream>)
-        return asio::error::would_block;
     error_code ec;
     while (!sr.is_done()) {
         size_t n = http::write_some(socket, sr, ec);
@@ -86,8 +77,6 @@ error_code write_ready(Stream& socket, Serializer& sr, uint64_t* written = nullp
 template <class Stream, class Parser>
 error_code read_buffered(Stream& socket, beast::flat_buffer& buffer, Parser& parser)
 {
-    if constexpr (!tries_at_once<Stream>)
-        return asio::error::would_block;
     if (buffer.size() == 0)
         return asio::error::would_block;
     error_code ec;
@@ -97,7 +86,6 @@ error_code read_buffered(Stream& socket, beast::flat_buffer& buffer, Parser& par
 
 tcp::socket& lowest(tcp::socket& s) { return s; }
 tcp::socket& lowest(tls_stream& s) { return s.next_layer(); }
-tcp::socket& lowest(upstream_tls_stream& s) { return s.next_layer(); }
 
 // "example.com:8080" → "example.com", "[::1]:8080" → "[::1]".
 std::string_view host_without_port(std::string_view host)
@@ -420,7 +408,7 @@ asio::awaitable<void> pump(session<Stream>& s, From& from, To& to, deadline_slot
             s.w.return_buffer(std::move(lent));
     }
     s.w.return_buffer(std::move(held));
-    if ((ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) && is_plain(to) && !t.closing) {
+    if (ec == asio::error::eof && is_plain(to) && !t.closing) {
         error_code ignored;  // the peer may be gone already
         lowest(to).shutdown(tcp::socket::shutdown_send, ignored);
         co_return;
@@ -470,7 +458,7 @@ asio::awaitable<attempt_result> open_tunnel(session<Stream>& s, request_state& r
 template <class Stream, class Up>
 asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& rs, const tcp::endpoint& ep, bool allow_reuse)
 {
-    constexpr bool tls_up = std::is_same_v<Up, upstream_tls_stream>;
+    constexpr bool tls_up = std::is_same_v<Up, tls_socket>;
     const location_policy& policy = rs.loc.policy;
     const global_settings& settings = rs.snap.settings;
     auto& req = rs.parser.get();
@@ -489,7 +477,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
     uint32_t served_on_connection = reused ? pooled->requests : 0;
     std::unique_ptr<Up> up_ptr;
     if constexpr (tls_up)
-        up_ptr = reused ? std::move(pooled->tls) : std::make_unique<Up>(s.w.io(), *rs.loc.tls_upstream->context);
+        up_ptr = reused ? std::move(pooled->tls) : std::make_unique<Up>(tcp::socket(s.w.io()));
     else
         up_ptr = reused ? std::move(pooled->socket) : std::make_unique<Up>(s.w.io());
     Up& up = *up_ptr;
@@ -514,12 +502,13 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
         if constexpr (tls_up) {
             // The handshake counts against proxy-connect-timeout, as in nginx.
             const upstream_tls& t = *rs.loc.tls_upstream;
+            up.start(t.context->native_handle(), tls_role::client);
             SSL* ssl = up.native_handle();
             if (t.send_sni && !tls_name.empty())
                 SSL_set_tlsext_host_name(ssl, tls_name.c_str());
             if (t.verify)
                 SSL_set1_host(ssl, tls_name.c_str());
-            std::tie(ec) = co_await up.async_handshake(asio::ssl::stream_base::client, nothrow);
+            std::tie(ec) = co_await up.async_handshake(nothrow);
             if (ec) {
                 log_line(log_level::warning, "TLS handshake with upstream " + ep.address().to_string() + ":" +
                                                  std::to_string(ep.port()) + " (" + tls_name + ") failed: " + ec.message());
@@ -751,7 +740,7 @@ asio::awaitable<attempt_result> try_logged(session<Stream>& s, request_state& rs
     auto started = std::chrono::steady_clock::now();
     s.log.attempt_status = 0;
     s.log.attempt_bytes = 0;
-    attempt_result r = rs.loc.tls_upstream ? co_await try_endpoint<Stream, upstream_tls_stream>(s, rs, ep, allow_reuse)
+    attempt_result r = rs.loc.tls_upstream ? co_await try_endpoint<Stream, tls_socket>(s, rs, ep, allow_reuse)
                                            : co_await try_endpoint<Stream, tcp::socket>(s, rs, ep, allow_reuse);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     s.upstream_seconds = (s.upstream_seconds < 0 ? 0 : s.upstream_seconds) + seconds;

@@ -11,7 +11,8 @@
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
+
+#include "tls/tls_socket.hpp"
 
 namespace sluice {
 
@@ -19,13 +20,11 @@ struct endpoint_hash {
     size_t operator()(const boost::asio::ip::tcp::endpoint& ep) const noexcept;
 };
 
-using upstream_tls_stream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
-
 // An idle connection: plain (socket) or TLS (tls, with the profile and server name it was
 // opened with: a request reuses it only when it would have opened the same).
 struct pooled_connection {
     std::unique_ptr<boost::asio::ip::tcp::socket> socket;
-    std::unique_ptr<upstream_tls_stream> tls;
+    std::unique_ptr<tls_socket> tls;
     std::string tls_identity;  // empty for plain connections
     uint32_t requests = 0;     // requests already served on this connection
     std::chrono::steady_clock::time_point idle_since;

@@ -20,12 +20,16 @@ constexpr size_t record_size = 16384;
 
 }  // namespace
 
-tls_socket::tls_socket(socket_type socket, SSL_CTX* ctx) : socket_(std::move(socket)), ssl_(SSL_new(ctx))
+void tls_socket::start(SSL_CTX* ctx, tls_role role)
 {
+    ssl_.reset(SSL_new(ctx));
     if (!ssl_ || SSL_set_fd(ssl_.get(), socket_.native_handle()) != 1)
         throw std::bad_alloc();
     SSL* ssl = ssl_.get();
-    SSL_set_accept_state(ssl);
+    if (role == tls_role::server)
+        SSL_set_accept_state(ssl);
+    else
+        SSL_set_connect_state(ssl);
     SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // Whole socket reads into OpenSSL's buffer instead of one for a record's header and one for
     // its body. Every wait follows a call that found too few bytes, so nothing read ahead is

@@ -1,6 +1,6 @@
 #pragma once
-// The server side of a TLS connection, driven directly on its non-blocking socket, as nginx drives
-// OpenSSL: the SSL object reads and writes the file descriptor itself, and an operation that
+// A TLS connection (a client's to sluice, or sluice's to an HTTPS upstream), driven directly on
+// its non-blocking socket, as nginx drives OpenSSL: the SSL object reads and writes the file descriptor itself, and an operation that
 // cannot go on waits for the socket to become readable or writable and tries again.
 //
 // Against Asio's ssl::stream this keeps no buffers of its own (Asio's keeps two 17 KiB vectors
@@ -29,6 +29,8 @@
 
 namespace sluice {
 
+enum class tls_role : uint8_t { client, server };
+
 class tls_socket {
 public:
     using socket_type = boost::asio::ip::tcp::socket;
@@ -37,7 +39,11 @@ public:
 
     // Takes a connected socket, made non-blocking, for the server side of a handshake with
     // `ctx` (whose reference count the connection holds from then on).
-    tls_socket(socket_type socket, SSL_CTX* ctx);
+    tls_socket(socket_type socket, SSL_CTX* ctx) : socket_(std::move(socket)) { start(ctx, tls_role::server); }
+    // A socket still to be connected; start() follows once it is.
+    explicit tls_socket(socket_type socket) noexcept : socket_(std::move(socket)) {}
+    // Sets up the SSL object on the connected, non-blocking socket. Throws std::bad_alloc.
+    void start(SSL_CTX* ctx, tls_role role);
     // Takes a connection back from release(): established, nothing buffered for the reader.
     tls_socket(socket_type socket, ssl_ptr ssl) noexcept : socket_(std::move(socket)), ssl_(std::move(ssl)) {}
     tls_socket(tls_socket&& other) noexcept = default;

@@ -361,6 +361,16 @@ TEST_F(tls_test, https_backends_with_verification_and_sni)
     for (int i = 0; i < 4; ++i)
         EXPECT_EQ(http_get(s_->port(), "/x", "secure.test").status, 200u);
     EXPECT_GT(s_->metric("sluice_upstream_reuses_total"), reuses);
+    // A body of many records to the upstream, over a pooled connection.
+    fs::path body = *certs_ / "to-upstream.bin";
+    run_command("head -c 1000000 /dev/urandom > '" + body.string() + "'");
+    std::string sha = run_command("sha256sum < '" + body.string() + "' | cut -d' ' -f1");
+    std::string echoed = run_command("curl -s -H 'Host: secure.test' -H 'Expect:' --data-binary @'" + body.string() +
+                                     "' http://127.0.0.1:" + std::to_string(s_->port()) + "/up");
+    auto echo = nlohmann::json::parse(echoed, nullptr, false);
+    ASSERT_FALSE(echo.is_discarded()) << echoed;
+    EXPECT_EQ(echo["body_bytes"], 1000000);
+    EXPECT_EQ(echo["body_sha256"].get<std::string>() + "\n", sha);
     // A name the certificate does not carry fails verification: 502, never an unverified request.
     EXPECT_EQ(http_get(s_->port(), "/x", "wrong-name.test").status, 502u);
     // Without proxy-ssl-verify the upstream's certificate is not checked, and no SNI is sent.
