@@ -25,15 +25,22 @@ sum_tree() {
 pss_tree() { sum_tree "$1" smaps_rollup '/^Pss:/ {print $2}'; }
 cpu_ticks_tree() { sum_tree "$1" stat '{print $14 + $15}'; }
 
-# hold_idle PORT HOST N: opens N keep-alive connections to 127.0.0.1:PORT, makes one request on
-# each, prints "ready" and keeps them open, idle, until killed.
+# hold_idle PORT HOST N [tls]: opens N keep-alive connections to 127.0.0.1:PORT (over TLS, not
+# verified, with HOST as SNI, when the fourth argument is "tls"), makes one request on each,
+# prints "ready" and keeps them open, idle, until killed.
 hold_idle() {
   exec python3 - "$@" <<'PY'
-import socket, sys, time
+import socket, ssl, sys, time
 port, host, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+tls = len(sys.argv) > 4 and sys.argv[4] == "tls"
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
 conns = []
 for _ in range(n):
     s = socket.create_connection(("127.0.0.1", port))
+    if tls:
+        s = ctx.wrap_socket(s, server_hostname=host)
     s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     conns.append(s)
 for s in conns:
@@ -47,6 +54,22 @@ for s in conns:
 print("ready", flush=True)
 time.sleep(3600)
 PY
+}
+
+# idle_growth_kib PID PORT HOST N [tls]: the growth of PID's process tree's PSS, in KiB per 1,000
+# connections, while hold_idle holds N idle connections (measured after 2 s idle: sluice parks a
+# connection idle for a second).
+idle_growth_kib() {
+  local pid=$1 before after holder out
+  out=$(mktemp)
+  before=$(pss_tree "$pid")
+  hold_idle "${@:2}" >"$out" & holder=$!
+  for _ in $(seq 600); do grep -q ready "$out" 2>/dev/null && break; sleep 0.1; done
+  sleep 2
+  after=$(pss_tree "$pid")
+  kill "$holder"; wait "$holder" 2>/dev/null || true
+  rm -f "$out"
+  awk -v a="$after" -v b="$before" -v n="$4" 'BEGIN { printf "%.0f", (a - b) * 1000 / n }'
 }
 
 # Median of a space-separated list of numbers.

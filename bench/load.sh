@@ -177,13 +177,7 @@ if [ "$idle" -gt 0 ]; then
       nginx) port=$nginx_port pid=$nginx_master ;;
       haproxy) port=$haproxy_port pid=$haproxy_pid ;;
     esac
-    before=$(pss_tree "$pid")
-    hold_idle "$port" bench.local "$idle" >"$work/idle-$name.txt" & holder=$!
-    for _ in $(seq 600); do grep -q ready "$work/idle-$name.txt" 2>/dev/null && break; sleep 0.1; done
-    sleep 2  # idle for 2 s: sluice parks a connection idle for a second
-    after=$(pss_tree "$pid")
-    kill "$holder"; wait "$holder" 2>/dev/null || true
-    idle_kib[$name]=$(awk -v a="$after" -v b="$before" -v n="$idle" 'BEGIN { printf "%.0f", (a - b) * 1000 / n }')
+    idle_kib[$name]=$(idle_growth_kib "$pid" "$port" bench.local "$idle")
     printf "%-9s %22s\n" "$name" "${idle_kib[$name]}"
     sleep 1
   done

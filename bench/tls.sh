@@ -4,18 +4,19 @@
 # sluice-echo backend. Two loads, interleaved round by round:
 #   keep-alive: wrk over 50 TLS keep-alive connections (req/s, p99, proxy CPU per request);
 #   handshakes: ab without keep-alive, one full handshake per request (connections/s, CPU each).
-# Prints the medians and the ratios sluice/nginx.
+# Prints the medians and the ratios sluice/nginx. First, on the fresh processes, the memory (PSS
+# growth) per 1,000 idle TLS keep-alive connections that each made one request (-i, 0: skip).
 #
-#   bench/tls.sh [-d SECONDS] [-r ROUNDS] [-c CONNS]
+#   bench/tls.sh [-d SECONDS] [-r ROUNDS] [-c CONNS] [-i IDLE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
-duration=5 rounds=3 conns=50
-while getopts "d:r:c:" opt; do
+duration=5 rounds=3 conns=50 idle=1000
+while getopts "d:r:c:i:" opt; do
   case $opt in
-    d) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) conns=$OPTARG ;;
-    *) echo "usage: $0 [-d seconds] [-r rounds] [-c conns]" >&2; exit 2 ;;
+    d) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) conns=$OPTARG ;; i) idle=$OPTARG ;;
+    *) echo "usage: $0 [-d seconds] [-r rounds] [-c conns] [-i idle-connections]" >&2; exit 2 ;;
   esac
 done
 scripts/setup >/dev/null
@@ -141,6 +142,13 @@ handshakes() {
     /Requests per second/ { rps = $4 } /Failed requests/ { if ($3 > 0) print "bench: " $0 > "/dev/stderr" }
     END { printf "%.0f %.1f\n", rps, (after - before) / hz * 1e6 / n }' <<<"$out"
 }
+
+if [ "$idle" -gt 0 ]; then
+  sluice_idle=$(idle_growth_kib "$sluice_pid" "$sluice_port" bench.local "$idle" tls)
+  nginx_idle=$(idle_growth_kib "$nginx_master" "$nginx_port" bench.local "$idle" tls)
+  printf "KiB per 1000 idle TLS keep-alive connections (%s held): sluice %s, nginx %s, ratio %s\n\n" "$idle" \
+    "$sluice_idle" "$nginx_idle" "$(ratio "$sluice_idle" "$nginx_idle")"
+fi
 
 declare -A ka_rps ka_p99 ka_cpu hs_rate hs_cpu
 printf "sluice %s vs nginx %s over TLS (ECDSA P-256), 1 worker each; %ss x %s round(s)\n" \
