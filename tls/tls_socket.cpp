@@ -1,9 +1,9 @@
 #include "tls/tls_socket.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
-#include <utility>
 
 #include <openssl/err.h>
 

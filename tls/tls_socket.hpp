@@ -1,7 +1,8 @@
 #pragma once
 // A TLS connection (a client's to sluice, or sluice's to an HTTPS upstream), driven directly on
-// its non-blocking socket, as nginx drives OpenSSL: the SSL object reads and writes the file descriptor itself, and an operation that
-// cannot go on waits for the socket to become readable or writable and tries again.
+// its non-blocking socket, as nginx drives OpenSSL: the SSL object reads and writes the file
+// descriptor itself, and an operation that cannot go on waits for the socket to become readable
+// or writable and tries again.
 //
 // Against Asio's ssl::stream this keeps no buffers of its own (Asio's keeps two 17 KiB vectors
 // and a 2 × 17 KiB BIO pair per connection, about 70 KiB even while idle; with
@@ -14,8 +15,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <utility>
 #include <type_traits>
+#include <utility>
 
 #include <openssl/ssl.h>
 
@@ -42,12 +43,13 @@ public:
     tls_socket(socket_type socket, SSL_CTX* ctx) : socket_(std::move(socket)) { start(ctx, tls_role::server); }
     // A socket still to be connected; start() follows once it is.
     explicit tls_socket(socket_type socket) noexcept : socket_(std::move(socket)) {}
-    // Sets up the SSL object on the connected, non-blocking socket. Throws std::bad_alloc.
-    void start(SSL_CTX* ctx, tls_role role);
     // Takes a connection back from release(): established, nothing buffered for the reader.
     tls_socket(socket_type socket, ssl_ptr ssl) noexcept : socket_(std::move(socket)), ssl_(std::move(ssl)) {}
     tls_socket(tls_socket&& other) noexcept = default;
     tls_socket& operator=(tls_socket&&) = delete;
+
+    // Sets up the SSL object on the connected, non-blocking socket. Throws std::bad_alloc.
+    void start(SSL_CTX* ctx, tls_role role);
 
     executor_type get_executor() { return socket_.get_executor(); }
     socket_type& next_layer() { return socket_; }
@@ -94,20 +96,12 @@ public:
     template <class MutableBufferSequence>
     size_t read_some(const MutableBufferSequence& buffers)
     {
-        error_code ec;
-        size_t n = read_some(buffers, ec);
-        if (ec)
-            throw boost::system::system_error(ec);
-        return n;
+        return or_throw([&](error_code& ec) { return read_some(buffers, ec); });
     }
     template <class ConstBufferSequence>
     size_t write_some(const ConstBufferSequence& buffers)
     {
-        error_code ec;
-        size_t n = write_some(buffers, ec);
-        if (ec)
-            throw boost::system::system_error(ec);
-        return n;
+        return or_throw([&](error_code& ec) { return write_some(buffers, ec); });
     }
 
     void handshake_step(error_code& ec);
@@ -118,31 +112,41 @@ public:
     template <class MutableBufferSequence, class Token>
     auto async_read_some(const MutableBufferSequence& buffers, Token&& token)
     {
-        return start<void(error_code, size_t)>(
+        return initiate<void(error_code, size_t)>(
             [this, buffers](error_code& ec) { return read_some(buffers, ec); }, std::forward<Token>(token));
     }
     template <class ConstBufferSequence, class Token>
     auto async_write_some(const ConstBufferSequence& buffers, Token&& token)
     {
-        return start<void(error_code, size_t)>(
+        return initiate<void(error_code, size_t)>(
             [this, buffers](error_code& ec) { return write_some(buffers, ec); }, std::forward<Token>(token));
     }
     template <class Token>
     auto async_handshake(Token&& token)
     {
-        return start<void(error_code)>([this](error_code& ec) { handshake_step(ec); return size_t{0}; },
+        return initiate<void(error_code)>([this](error_code& ec) { handshake_step(ec); return size_t{0}; },
                                        std::forward<Token>(token));
     }
     template <class Token>
     auto async_shutdown(Token&& token)
     {
-        return start<void(error_code)>([this](error_code& ec) { shutdown_step(ec); return size_t{0}; },
+        return initiate<void(error_code)>([this](error_code& ec) { shutdown_step(ec); return size_t{0}; },
                                        std::forward<Token>(token));
     }
 
 private:
     static constexpr size_t max_gather = 16;
     enum class want : uint8_t { read, write };
+
+    template <class Step>
+    static size_t or_throw(Step step)
+    {
+        error_code ec;
+        size_t n = step(ec);
+        if (ec)
+            throw boost::system::system_error(ec);
+        return n;
+    }
 
     size_t read(void* data, size_t size, error_code& ec);
     size_t write(const boost::asio::const_buffer* pieces, size_t count, error_code& ec);
@@ -190,7 +194,7 @@ private:
     };
 
     template <class Signature, class Step, class Token>
-    auto start(Step step, Token&& token)
+    auto initiate(Step step, Token&& token)
     {
         constexpr bool sized = std::is_same_v<Signature, void(error_code, size_t)>;
         return boost::asio::async_compose<Token, Signature>(op<Step, sized>{*this, std::move(step)}, token, socket_);
