@@ -25,6 +25,13 @@ status_writer::status_writer(asio::io_context& io, api_client& client, status_op
 
 status_writer::~status_writer() { *alive_ = false; }
 
+namespace {
+
+// How long a patch is taken to be on its way back through the watch.
+constexpr std::chrono::seconds echo_wait{10};
+
+}  // namespace
+
 void status_writer::observe(const object_store& store, const route_snapshot& snap)
 {
     current_.clear();
@@ -34,6 +41,7 @@ void status_writer::observe(const object_store& store, const route_snapshot& sna
         if (ing)
             current_[id] = ing->status_addresses;
     }
+    std::erase_if(patched_, [&](const auto& entry) { return !current_.contains(entry.first); });
     wake();
 }
 
@@ -90,10 +98,16 @@ asio::awaitable<void> status_writer::run()
         }
         // Copied: a build during the patches below replaces current_.
         auto todo = current_;
+        const auto now = std::chrono::steady_clock::now();
         for (const auto& [id, have] : todo) {
             if (!leading_ || !*alive)
                 break;
             if (have == want)
+                continue;
+            // Patched with the same addresses moments ago: the watch has not brought it back yet.
+            // Later than that, a status still different was changed by someone else: patched again.
+            if (auto p = patched_.find(id);
+                p != patched_.end() && p->second.addresses == want && now - p->second.at < echo_wait)
                 continue;
             auto slash = id.find('/');
             json patch{{"status", {{"loadBalancer", {{"ingress", entries}}}}}};
@@ -107,6 +121,7 @@ asio::awaitable<void> status_writer::run()
                 // Until the watch brings the object back, remember what it says now.
                 if (auto it = current_.find(id); it != current_.end())
                     it->second = want;
+                patched_[id] = {want, now};
             } else {
                 log_warning("cannot write the status of Ingress " + id + ": " +
                             (r.status ? std::to_string(r.status) + " " + r.body.substr(0, 200) : r.error));

@@ -47,6 +47,13 @@ private:
     bool running_ = false;
     bool dirty_ = false;  // something changed since the last pass
     std::map<std::string, std::vector<std::string>> current_;  // "ns/name" → its status addresses
+    // What was last patched into each Ingress, and when: a build that runs before the watch
+    // brings the patched object back still sees the old status, and must not patch it again.
+    struct patched {
+        std::vector<std::string> addresses;
+        std::chrono::steady_clock::time_point at;
+    };
+    std::map<std::string, patched> patched_;
     boost::asio::steady_timer wakeup_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
