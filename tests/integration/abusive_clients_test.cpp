@@ -13,6 +13,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.hpp"
@@ -308,26 +309,21 @@ TEST_F(abusive_clients, parked_tls_connections_are_served_again_and_close_with_c
     asio::ssl::stream<tcp::socket> tls(io, ctx);  // sluice's default certificate, not verified
     tls.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), s_->https_port()));
     tls.handshake(asio::ssl::stream_base::client);
-    asio::streambuf in;
+    boost::beast::flat_buffer in;
     auto request = [&](const std::string& path) {
-        asio::write(tls, asio::buffer("GET " + path + " HTTP/1.1\r\nHost: e.test\r\n\r\n"));
-        asio::read_until(tls, in, "\r\n\r\n");
-        std::string head(asio::buffers_begin(in.data()), asio::buffers_end(in.data()));
-        size_t end = head.find("\r\n\r\n") + 4;
-        size_t at = head.find("Content-Length: ");
-        size_t length = std::stoul(head.substr(at + 16));
-        if (in.size() < end + length)
-            asio::read(tls, in, asio::transfer_exactly(end + length - in.size()));
-        std::string body(asio::buffers_begin(in.data()) + end, asio::buffers_begin(in.data()) + end + length);
-        in.consume(end + length);
-        return head.substr(0, head.find("\r\n")) + " " + body;
+        boost::beast::http::request<boost::beast::http::empty_body> req{boost::beast::http::verb::get, path, 11};
+        req.set(boost::beast::http::field::host, "e.test");
+        boost::beast::http::write(tls, req);
+        boost::beast::http::response<boost::beast::http::string_body> res;
+        boost::beast::http::read(tls, in, res);
+        return to_response(std::move(res));
     };
     const double parked_before = s_->metric("sluice_connections_parked");
-    EXPECT_NE(request("/one").find("\"path\":\"/one\""), std::string::npos);
+    EXPECT_EQ(request("/one").json()["path"], "/one");
     ASSERT_TRUE(wait_until([&] { return s_->metric("sluice_connections_parked") == parked_before + 1; }, 3s));
-    std::string again = request("/two");
-    EXPECT_NE(again.find("HTTP/1.1 200"), std::string::npos) << again;
-    EXPECT_NE(again.find("\"path\":\"/two\""), std::string::npos) << again;
+    response again = request("/two");
+    EXPECT_EQ(again.status, 200u) << again.body;
+    EXPECT_EQ(again.json()["path"], "/two") << again.body;
     const auto answered = clock_type::now();
     ASSERT_TRUE(wait_until([&] { return s_->metric("sluice_connections_parked") == parked_before + 1; }, 3s));
     char byte;
