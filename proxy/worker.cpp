@@ -12,9 +12,8 @@
 #include "controller/log.hpp"
 #include "proxy/downstream_session.hpp"
 
-// gperftools' tcmalloc, when the binary links it (sluice does; tests and fuzzers do not).
-extern "C" void MallocExtension_MarkThreadIdle() __attribute__((weak));
-extern "C" void MallocExtension_ReleaseFreeMemory() __attribute__((weak));
+// jemalloc's control interface, when the binary links it (sluice does; tests and fuzzers do not).
+extern "C" int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen) __attribute__((weak));
 
 namespace sluice {
 
@@ -23,15 +22,21 @@ namespace asio = boost::asio;
 namespace {
 
 // Gives the memory a burst of requests used back to the system: this thread's allocator cache,
-// then every free page. tcmalloc keeps both otherwise, so the resident size of a worker would
-// stay at its busiest moment's long after its connections went idle.
+// then every free page of its arena. jemalloc would return dirty pages only as its decay timer
+// runs, and only while the arena is still allocating, so an idle worker would stay at its
+// busiest moment's size; glibc's malloc keeps free pages inside its heaps until trimmed.
 void release_free_memory()
 {
-    if (MallocExtension_MarkThreadIdle && MallocExtension_ReleaseFreeMemory) {
-        MallocExtension_MarkThreadIdle();
-        MallocExtension_ReleaseFreeMemory();
-    } else {
+    if (!mallctl) {
         malloc_trim(0);
+        return;
+    }
+    mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
+    unsigned arena = 0;
+    size_t size = sizeof arena;
+    if (mallctl("thread.arena", &arena, &size, nullptr, 0) == 0) {
+        const std::string purge = "arena." + std::to_string(arena) + ".purge";
+        mallctl(purge.c_str(), nullptr, nullptr, nullptr, 0);
     }
 }
 
@@ -444,6 +449,8 @@ void worker::schedule_tick()
         const bool settled = last_active_ <= active + 64;
         last_active_ = active;
         if (settled && active_peak_ >= active + 256 && active <= active_peak_ / 2) {
+            // The spare body buffers the burst left (32 KiB each, up to 64) go too.
+            spare_buffers_.resize(std::min<size_t>(spare_buffers_.size(), 4));
             release_free_memory();
             if (log_enabled(log_level::debug))
                 log_line(log_level::debug, "worker " + std::to_string(index_) + ": " + std::to_string(active_peak_ - active) +
