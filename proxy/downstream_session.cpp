@@ -20,6 +20,7 @@
 #include "proxy/error_pages.hpp"
 #include "proxy/forward_headers.hpp"
 #include "proxy/htpasswd.hpp"
+#include "proxy/http_wire.hpp"
 #include "proxy/location_actions.hpp"
 #include "proxy/path_normalize.hpp"
 #include "proxy/request_checks.hpp"
@@ -57,21 +58,6 @@ bool timed_out(const error_code& ec, const deadline_slot& deadline)
 bool would_block(const error_code& ec) { return ec == asio::error::would_block || ec == asio::error::try_again; }
 
 using tls_stream = tls_socket;
-
-// Writes what the serializer has ready. Returns would_block when the socket is full.
-template <class Stream, class Serializer>
-error_code write_ready(Stream& socket, Serializer& sr, uint64_t* written = nullptr)
-{
-    error_code ec;
-    while (!sr.is_done()) {
-        size_t n = http::write_some(socket, sr, ec);
-        if (written)
-            *written += n;
-        if (ec)
-            break;
-    }
-    return ec;
-}
 
 // Parses body bytes already buffered; would_block when the parser needs bytes from the socket.
 template <class Stream, class Parser>
@@ -111,6 +97,7 @@ struct session {
     std::string client_ip;
     std::string server_port;
     std::string path;  // scratch: the normalised path of the current request
+    std::string head_out;  // scratch: the head of the message being written (upstream request, response)
     // The current request's HTTP version as the client sent it (the header is rewritten to 1.1
     // for the upstream): a 1.0 client gets no chunked body and an explicit keep-alive.
     unsigned client_version = 11;
@@ -232,6 +219,38 @@ asio::awaitable<bool> discard_body(session<Stream>& s, request_parser& parser, s
     co_return true;
 }
 
+// The rest of a write that would block (write_now took what the stream had room for): waits
+// for the stream to take it all, for `timeout` at most.
+template <class Out>
+asio::awaitable<error_code> finish_write(Out& out, wire_buffers& wire, deadline_slot& deadline,
+                                         std::chrono::milliseconds timeout, uint64_t* written = nullptr)
+{
+    deadline.arm(timeout);
+    auto [ec, n] = co_await asio::async_write(out, wire.view(), nothrow);
+    if (written)
+        *written += n;
+    co_return ec;
+}
+
+// Writes a response head this session built, and a short body with it: the local answers and
+// the 101 of a tunnel.
+template <class Stream>
+asio::awaitable<error_code> send_head(session<Stream>& s, const http::response_header<>& res, std::string_view body,
+                                      std::chrono::milliseconds timeout)
+{
+    s.head_out.clear();
+    append_head(s.head_out, res);
+    wire_buffers wire;
+    wire.add(s.head_out);
+    wire.add(body);
+    error_code ec = write_now(s.client, wire, &s.bytes_out);
+    if (would_block(ec))
+        ec = co_await finish_write(s.client, wire, s.client_deadline, timeout, &s.bytes_out);
+    if (!ec)
+        s.log.body_bytes += body.size();
+    co_return ec;
+}
+
 // Answers with a status sluice generates itself. Returns whether the connection stays open.
 template <class Stream>
 asio::awaitable<bool> send_local(session<Stream>& s, request_parser* parser, unsigned status, bool keep_alive, bool head,
@@ -250,16 +269,8 @@ asio::awaitable<bool> send_local(session<Stream>& s, request_parser* parser, uns
     res.keep_alive(keep_alive);
     if (keep_alive && s.client_version < 11)
         res.set(http::field::connection, "keep-alive");
-    http::response_serializer<http::empty_body> sr{res};
-    s.client_deadline.arm(timeout);
     s.status = status;
-    auto [ec, n] = co_await http::async_write_header(s.client, sr, nothrow);
-    s.bytes_out += n;
-    if (!ec && !head) {
-        std::tie(ec, n) = co_await asio::async_write(s.client, asio::buffer(page.data(), page.size()), nothrow);
-        s.bytes_out += n;
-        s.log.body_bytes += n;
-    }
+    error_code ec = co_await send_head(s, res.base(), head ? std::string_view() : page, timeout);
     co_return !ec && keep_alive;
 }
 
@@ -277,11 +288,8 @@ asio::awaitable<bool> send_preflight(session<Stream>& s, request_parser& parser,
     res.keep_alive(keep_alive);
     if (keep_alive && s.client_version < 11)
         res.set(http::field::connection, "keep-alive");
-    http::response_serializer<http::empty_body> sr{res};
-    s.client_deadline.arm(timeout);
     s.status = 204;
-    auto [ec, n] = co_await http::async_write_header(s.client, sr, nothrow);
-    s.bytes_out += n;
+    error_code ec = co_await send_head(s, res.base(), {}, timeout);
     co_return !ec && keep_alive;
 }
 
@@ -433,11 +441,7 @@ asio::awaitable<attempt_result> open_tunnel(session<Stream>& s, request_state& r
     add_response_headers(s, res);
     s.status = 101;
     s.log.attempt_status = 101;
-    http::response<http::empty_body> head{std::move(res)};
-    http::response_serializer<http::empty_body> sr{head};
-    s.client_deadline.arm(policy.send_timeout);
-    auto [ec, n] = co_await http::async_write_header(s.client, sr, nothrow);
-    s.bytes_out += n;
+    error_code ec = co_await send_head(s, res, {}, policy.send_timeout);
     if (ec)
         co_return attempt_result{attempt_outcome::abort};
     s.w.counters().tunnels_open.fetch_add(1, std::memory_order_relaxed);
@@ -538,10 +542,17 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
                               status, false, true};
     };
 
-    // Request: header, then the body streamed from the client as it arrives.
-    http::request_serializer<http::buffer_body> sr{req};
-    do {
-        if (!rs.no_body && !rs.parser.is_done()) {
+    // Request: header, then the body streamed from the client as it arrives, each piece written
+    // (after the header, the first time) as soon as it is read.
+    std::string& head = s.head_out;
+    head.clear();
+    append_head(head, req.base());
+    const bool chunked_up = req.chunked();
+    wire_buffers wire;
+    for (bool head_sent = false;;) {
+        size_t got = 0;
+        bool last = rs.no_body || rs.parser.is_done();
+        if (!last) {
             if (rs.expect_continue && !rs.sent_continue) {
                 static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
                 s.client_deadline.arm(policy.send_timeout);
@@ -571,32 +582,30 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
                                              ? attempt_outcome::abort
                                              : attempt_outcome::failed,
                                          400};
-            size_t got = rs.buf_size - req.body().size;
-            if (got == 0 && !rs.parser.is_done())
+            got = rs.buf_size - req.body().size;
+            last = rs.parser.is_done();
+            if (got == 0 && !last && head_sent)
                 continue;
             rs.body_started = rs.body_started || got > 0;
             rs.body_bytes += got;
             s.log.request_length += got;
             if (policy.max_body_size && rs.body_bytes > policy.max_body_size)
                 co_return attempt_result{attempt_outcome::failed, 413};
-            req.body().data = got ? rs.buf : nullptr;
-            req.body().size = got;
-            req.body().more = !rs.parser.is_done();
-        } else {
-            req.body().data = nullptr;
-            req.body().size = 0;
-            req.body().more = false;
         }
-        error_code ec = write_ready(up, sr);
-        if (would_block(ec)) {
-            up_deadline.arm(policy.send_timeout);
-            std::tie(ec, std::ignore) = co_await http::async_write(up, sr, nothrow);
-        }
-        if (ec == http::error::need_buffer)
-            ec = {};
+        wire.clear();
+        if (!head_sent)
+            wire.add(head);
+        if (!rs.no_body)
+            wire.add_body(rs.buf, got, last, chunked_up);
+        error_code ec = write_now(up, wire);
+        if (would_block(ec))
+            ec = co_await finish_write(up, wire, up_deadline, policy.send_timeout);
         if (ec)
             co_return early_failure(ec);
-    } while (!sr.is_done());
+        head_sent = true;
+        if (last)
+            break;
+    }
 
     // Response header; interim 1xx responses (other than 101) are dropped.
     std::optional<http::response_parser<http::buffer_body>> rp;
@@ -667,12 +676,18 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
     if (keep_alive && !client_11)
         res.set(http::field::connection, "keep-alive");
 
-    // Body: relayed chunk by chunk; the header goes out with the first chunk.
+    // Body: relayed piece by piece as it arrives; the header goes out with the first piece. A
+    // response to HEAD, a 204 and a 304 have no body whatever their header says.
     s.status = res.result_int();
-    http::response_serializer<http::buffer_body> rsr{res};
+    head.clear();
+    append_head(head, res.base());
+    const bool chunked_down = res.chunked();
+    const bool body_follows = !rs.head && s.status != 204 && s.status != 304;
     bool header_sent = false;
-    do {
-        if (!rp->is_done()) {
+    for (;;) {
+        size_t got = 0;
+        bool last = rp->is_done();
+        if (!last) {
             res.body().data = rs.buf;
             res.body().size = rs.buf_size;
             error_code ec = read_buffered(up, s.upstream_buf, *rp);
@@ -689,32 +704,27 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
                     co_return attempt_result{attempt_outcome::failed, timed_out(ec, up_deadline) ? 504u : 502u};
                 co_return attempt_result{attempt_outcome::abort};  // truncated: the client must see it
             }
-            size_t got = rs.buf_size - res.body().size;
+            got = rs.buf_size - res.body().size;
+            last = rp->is_done();
             s.log.attempt_bytes += got;
             s.log.body_bytes += got;
-            if (got == 0 && !rp->is_done())
+            if (got == 0 && !last)
                 continue;
-            res.body().data = got ? rs.buf : nullptr;
-            res.body().size = got;
-            res.body().more = !rp->is_done();
-        } else {
-            res.body().data = nullptr;
-            res.body().size = 0;
-            res.body().more = false;
         }
-        error_code ec = write_ready(s.client, rsr, &s.bytes_out);
-        if (would_block(ec)) {
-            s.client_deadline.arm(policy.send_timeout);
-            size_t n = 0;
-            std::tie(ec, n) = co_await http::async_write(s.client, rsr, nothrow);
-            s.bytes_out += n;
-        }
-        if (ec == http::error::need_buffer)
-            ec = {};
+        wire.clear();
+        if (!header_sent)
+            wire.add(head);
+        if (body_follows)
+            wire.add_body(rs.buf, got, last, chunked_down);
+        error_code ec = write_now(s.client, wire, &s.bytes_out);
+        if (would_block(ec))
+            ec = co_await finish_write(s.client, wire, s.client_deadline, policy.send_timeout, &s.bytes_out);
         if (ec)
             co_return attempt_result{attempt_outcome::abort};
         header_sent = true;
-    } while (!rsr.is_done());
+        if (last)
+            break;
+    }
 
     // The upstream connection goes back to the pool only after a clean, complete exchange.
     ++served_on_connection;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
+#include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
@@ -109,6 +110,47 @@ TEST_F(proxying, head_gets_headers_without_body)
     // The connection is still in sync after the bodiless response.
     auto r2 = c.request("GET", "/after-head", "proxy.test");
     EXPECT_EQ(r2.json()["path"], "/after-head");
+}
+
+// A response to HEAD, a 204 and a 304 end with their header even when the upstream's header
+// says chunked: a last chunk written after them would be read as the start of the next response.
+TEST_F(proxying, bodiless_responses_with_a_chunked_header_keep_the_connection_in_sync)
+{
+    raw_server upstream([](tcp::socket& sock) {
+        asio::streambuf in;
+        boost::system::error_code ec;
+        for (;;) {
+            size_t n = asio::read_until(sock, in, "\r\n\r\n", ec);
+            if (ec)
+                return;
+            std::string head(asio::buffers_begin(in.data()), asio::buffers_begin(in.data()) + static_cast<std::ptrdiff_t>(n));
+            in.consume(n);
+            std::string answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+            if (head.starts_with("HEAD "))
+                answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+            else if (head.starts_with("GET /304 "))
+                answer = "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n";
+            else if (head.starts_with("GET /204 "))
+                answer = "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n";
+            asio::write(sock, asio::buffer(answer), ec);
+            if (ec)
+                return;
+        }
+    });
+    uint64_t g = s_->generation();
+    s_->write("chunked-head.yaml", service_yaml("chunked-head", {upstream.port()}) + "---\n" +
+                                       ingress_yaml("chunked-head", "chunked-head.test", {{"/", "Prefix", "chunked-head"}}));
+    s_->wait_for_generation_after(g);
+
+    http_connection c(s_->port());
+    for (const char* target : {"/304", "/204", "/head"}) {
+        auto r = c.request(target == std::string("/head") ? "HEAD" : "GET", target, "chunked-head.test");
+        EXPECT_TRUE(r.body.empty()) << target;
+        auto next = c.request("GET", "/after", "chunked-head.test");
+        EXPECT_EQ(next.status, 200u) << "after " << target;
+        EXPECT_EQ(next.body, "hello") << "after " << target;
+    }
+    s_->remove("chunked-head.yaml");
 }
 
 TEST_F(proxying, many_keepalive_requests_share_one_connection)
