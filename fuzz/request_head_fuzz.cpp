@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     std::string_view input(reinterpret_cast<const char*>(data), size);
     std::string path;
     for (int pipelined = 0; pipelined < 8 && !input.empty(); ++pipelined) {
-        request_head_parser parser;
+        request_parser parser;
         parser.header_limit(static_cast<uint32_t>(limits.header));
         parser.body_limit(boost::none);
         head_outcome head = parse_request_head(input, parser, limits);
@@ -90,7 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             route_match m = match_route(snap, host, path);
             if (!m.host || !m.loc)
                 __builtin_trap();
-            http::request_header<> upstream = req;
+            request_head upstream = req;
             remove_hop_by_hop(upstream);
         }
 

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include <boost/beast/http/fields.hpp>
+#include "proxy/header_fields.hpp"
 
 namespace sluice {
 
@@ -47,7 +47,7 @@ struct access_record {
     std::string_view upstream_response_time;
     std::string_view upstream_response_length;
     std::string_view ingress_namespace, ingress_name, service_name, service_port, location_path;
-    const boost::beast::http::fields* request_fields = nullptr;  // $http_<name>
+    const header_fields* request_fields = nullptr;  // $http_<name>
 };
 
 class log_format {

@@ -154,8 +154,6 @@ struct session {
     bool parked = false;  // serve_connection left to park the idle connection with the worker
 };
 
-using request_parser = http::request_parser<http::buffer_body>;
-
 // The headers the location adds to every response (more_set_headers in ingress-nginx: they
 // replace the upstream's fields of the same name), and the affinity cookie (added).
 template <class Stream, bool isRequest, class Fields>
@@ -178,7 +176,7 @@ void add_response_headers(const session<Stream>& s, http::header<isRequest, Fiel
 // The request fields the canary decision reads.
 class request_fields final : public canary_request {
 public:
-    explicit request_fields(const http::request<http::buffer_body>& req) : req_(req) {}
+    explicit request_fields(const request_parser::message_type& req) : req_(req) {}
     std::optional<std::string_view> header(std::string_view name) const override
     {
         auto it = req_.find(name);
@@ -188,14 +186,15 @@ public:
     }
     std::optional<std::string_view> cookie(std::string_view name) const override
     {
-        for (auto range = req_.equal_range(http::field::cookie); range.first != range.second; ++range.first)
-            if (auto v = find_cookie(range.first->value(), name))
-                return v;
+        for (const auto& f : req_)
+            if (f.name() == http::field::cookie)
+                if (auto v = find_cookie(f.value(), name))
+                    return v;
         return std::nullopt;
     }
 
 private:
-    const http::request<http::buffer_body>& req_;
+    const request_parser::message_type& req_;
 };
 
 // Reads and drops a small remaining request body so that the connection can be reused.
@@ -235,7 +234,7 @@ asio::awaitable<error_code> finish_write(Out& out, wire_buffers& wire, deadline_
 // Writes a response head this session built, and a short body with it: the local answers and
 // the 101 of a tunnel.
 template <class Stream>
-asio::awaitable<error_code> send_head(session<Stream>& s, const http::response_header<>& res, std::string_view body,
+asio::awaitable<error_code> send_head(session<Stream>& s, const response_head& res, std::string_view body,
                                       std::chrono::milliseconds timeout)
 {
     s.head_out.clear();
@@ -260,7 +259,7 @@ asio::awaitable<bool> send_local(session<Stream>& s, request_parser* parser, uns
     if (parser && !parser->is_done())
         keep_alive = keep_alive && co_await discard_body(s, *parser, timeout);
     std::string_view page = error_page(status);
-    http::response<http::empty_body> res{static_cast<http::status>(status), 11};
+    http::response<http::empty_body, header_fields> res{static_cast<http::status>(status), 11};
     res.set(http::field::content_type, "text/html");
     if (extra_name != http::field::unknown)
         res.set(extra_name, extra_value);
@@ -281,7 +280,7 @@ asio::awaitable<bool> send_preflight(session<Stream>& s, request_parser& parser,
 {
     if (!parser.is_done())
         keep_alive = keep_alive && co_await discard_body(s, parser, timeout);
-    http::response<http::empty_body> res{http::status::no_content, 11};
+    http::response<http::empty_body, header_fields> res{http::status::no_content, 11};
     res.set(http::field::content_type, "text/plain charset=UTF-8");
     res.set(http::field::content_length, "0");
     add_response_headers(s, res);
@@ -430,7 +429,7 @@ asio::awaitable<void> pump(session<Stream>& s, From& from, To& to, deadline_slot
 // Relays the upstream's 101 and tunnels both ways; the connections end with the tunnel.
 template <class Stream, class Up>
 asio::awaitable<attempt_result> open_tunnel(session<Stream>& s, request_state& rs, Up& up, deadline_slot& up_deadline,
-                                            http::response_header<>& res)
+                                            response_head& res)
 {
     using namespace asio::experimental::awaitable_operators;
     const location_policy& policy = rs.loc.policy;
@@ -608,7 +607,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
     }
 
     // Response header; interim 1xx responses (other than 101) are dropped.
-    std::optional<http::response_parser<http::buffer_body>> rp;
+    std::optional<response_parser> rp;
     for (;;) {
         rp.emplace();
         rp->header_limit(settings.upstream_header_limit);

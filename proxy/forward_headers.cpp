@@ -13,13 +13,23 @@ namespace sluice {
 
 namespace http = boost::beast::http;
 
-void remove_hop_by_hop(http::fields& fields)
+namespace {
+
+const field_name x_request_id{"X-Request-ID"}, x_real_ip{"X-Real-IP"}, x_forwarded_for{"X-Forwarded-For"},
+    x_forwarded_host{"X-Forwarded-Host"}, x_forwarded_port{"X-Forwarded-Port"},
+    x_forwarded_proto{"X-Forwarded-Proto"}, x_scheme{"X-Scheme"}, x_original_forwarded_for{"X-Original-Forwarded-For"},
+    proxy{"Proxy"};
+
+}  // namespace
+
+void remove_hop_by_hop(header_fields& fields)
 {
     // Fields named by Connection are hop-by-hop too ("Connection: close, X-Foo").
     std::vector<std::string> named;
-    for (auto range = fields.equal_range(http::field::connection); range.first != range.second; ++range.first)
-        for (auto token : split_list(range.first->value()))
-            named.emplace_back(token);
+    for (const auto& f : fields)
+        if (f.name() == http::field::connection)
+            for (auto token : split_list(f.value()))
+                named.emplace_back(token);
     for (const auto& name : named) {
         // Never let a client strip the fields the proxy itself sets for the upstream.
         if (boost::beast::iequals(name, "host"))
@@ -35,30 +45,30 @@ void remove_hop_by_hop(http::fields& fields)
     fields.erase(http::field::upgrade);
 }
 
-void prepare_upstream_request(http::request_header<>& req, const forward_context& ctx)
+void prepare_upstream_request(request_head& req, const forward_context& ctx)
 {
-    std::string original_xff;
-    if (auto it = req.find("X-Forwarded-For"); it != req.end())
-        original_xff = std::string(it->value());
+    // The fields' views outlive their replacement (header_fields keeps every value until the
+    // message goes), so the client's X-Forwarded-For needs no copy.
+    const std::string_view original_xff = req[x_forwarded_for.text];
     remove_hop_by_hop(req);
     req.erase(http::field::expect);  // sluice answers 100-continue itself
-    req.erase("Proxy");
+    req.erase(proxy);
     req.version(11);
     req.set(http::field::host, ctx.upstream_host.empty() ? ctx.best_host : ctx.upstream_host);
-    req.set("X-Request-ID", ctx.request_id);
-    req.set("X-Real-IP", ctx.client_ip);
-    req.set("X-Forwarded-For", ctx.forwarded_for.empty() ? ctx.client_ip : ctx.forwarded_for);
-    req.set("X-Forwarded-Host", ctx.best_host);
-    req.set("X-Forwarded-Port", ctx.server_port);
-    req.set("X-Forwarded-Proto", ctx.scheme);
-    req.set("X-Scheme", ctx.scheme);
+    req.set(x_request_id, ctx.request_id);
+    req.set(x_real_ip, ctx.client_ip);
+    req.set(x_forwarded_for, ctx.forwarded_for.empty() ? ctx.client_ip : ctx.forwarded_for);
+    req.set(x_forwarded_host, ctx.best_host);
+    req.set(x_forwarded_port, ctx.server_port);
+    req.set(x_forwarded_proto, ctx.scheme);
+    req.set(x_scheme, ctx.scheme);
     if (original_xff.empty())
-        req.erase("X-Original-Forwarded-For");
+        req.erase(x_original_forwarded_for);
     else
-        req.set("X-Original-Forwarded-For", original_xff);
+        req.set(x_original_forwarded_for, original_xff);
 }
 
-void prepare_downstream_response(http::response_header<>& res)
+void prepare_downstream_response(response_head& res)
 {
     remove_hop_by_hop(res);
     for (auto it = res.begin(); it != res.end();) {
@@ -172,7 +182,7 @@ std::string real_ip(const forwarding_policy& policy, std::string_view peer, std:
 
 }  // namespace
 
-void resolve_client(const forwarding_policy& policy, const http::request_header<>& req, std::string_view connection_ip,
+void resolve_client(const forwarding_policy& policy, const request_head& req, std::string_view connection_ip,
                     std::string_view scheme, std::string_view port, std::string_view best_host, client_view& v)
 {
     v.remote_addr = connection_ip;

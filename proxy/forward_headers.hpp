@@ -7,8 +7,7 @@
 
 #include "proxy/client_address.hpp"
 
-#include <boost/beast/http/fields.hpp>
-#include <boost/beast/http/message.hpp>
+#include "proxy/message_parser.hpp"
 
 namespace sluice {
 
@@ -38,22 +37,22 @@ struct client_view {
     std::string forwarded_for;  // empty: remote_addr
     std::string owned_remote, owned_scheme, owned_port, owned_host;
 };
-void resolve_client(const forwarding_policy& policy, const boost::beast::http::request_header<>& req,
+void resolve_client(const forwarding_policy& policy, const request_head& req,
                     std::string_view connection_ip, std::string_view scheme, std::string_view port,
                     std::string_view best_host, client_view& out);
 
 // Removes the hop-by-hop fields of a message: Connection and every field it names, Keep-Alive,
 // Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade.
-void remove_hop_by_hop(boost::beast::http::fields& fields);
+void remove_hop_by_hop(header_fields& fields);
 
 // Turns the client's request header into the upstream request header: hop-by-hop fields out,
 // Host, X-Request-ID, X-Real-IP, X-Forwarded-{For,Host,Port,Proto}, X-Scheme,
 // X-Original-Forwarded-For set, the httpoxy "Proxy" field dropped. HTTP/1.1 to the upstream.
-void prepare_upstream_request(boost::beast::http::request_header<>& req, const forward_context& ctx);
+void prepare_upstream_request(request_head& req, const forward_context& ctx);
 
 // Turns the upstream's response header into the client's: hop-by-hop fields and nginx's
 // internal X-Accel-* fields out.
-void prepare_downstream_response(boost::beast::http::response_header<>& res);
+void prepare_downstream_response(response_head& res);
 
 bool is_idempotent(boost::beast::http::verb method);
 

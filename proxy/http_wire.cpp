@@ -17,7 +17,7 @@ void append_version(std::string& out, unsigned version)
     out += static_cast<char>('0' + version % 10);
 }
 
-void append_fields(std::string& out, const http::fields& fields)
+void append_fields(std::string& out, const header_fields& fields)
 {
     for (const auto& f : fields) {
         const auto name = f.name_string();
@@ -32,7 +32,7 @@ void append_fields(std::string& out, const http::fields& fields)
 
 }  // namespace
 
-void append_head(std::string& out, const http::request_header<>& h)
+void append_head(std::string& out, const request_head& h)
 {
     const auto method = h.method_string();
     const auto target = h.target();
@@ -45,7 +45,7 @@ void append_head(std::string& out, const http::request_header<>& h)
     append_fields(out, h);
 }
 
-void append_head(std::string& out, const http::response_header<>& h)
+void append_head(std::string& out, const response_head& h)
 {
     append_version(out, h.version());
     const unsigned code = h.result_int();

@@ -10,16 +10,17 @@
 #include <string_view>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/http/message.hpp>
 #include <boost/system/error_code.hpp>
+
+#include "proxy/message_parser.hpp"
 
 namespace sluice {
 
 // Appends "METHOD target HTTP/x.y\r\n", each field as "Name: value\r\n", then "\r\n".
-void append_head(std::string& out, const boost::beast::http::request_header<>& h);
+void append_head(std::string& out, const request_head& h);
 // Appends "HTTP/x.y code reason\r\n" (the standard reason when the message has none), the fields
 // and "\r\n".
-void append_head(std::string& out, const boost::beast::http::response_header<>& h);
+void append_head(std::string& out, const response_head& h);
 
 // The buffers of one write, consumed from the front as the socket takes them.
 class wire_buffers {

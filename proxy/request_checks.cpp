@@ -27,7 +27,7 @@ bool valid_host_value(std::string_view host)
 
 }  // namespace
 
-unsigned check_request_header(const http::request_header<>& req)
+unsigned check_request_header(const request_head& req)
 {
     if (req.version() / 10 != 1)
         return 505;
@@ -113,7 +113,7 @@ unsigned oversized_header_status(std::string_view received, size_t line_limit)
     return eol == std::string_view::npos || eol > line_limit ? 414 : 431;
 }
 
-head_outcome parse_request_head(std::string_view buffered, request_head_parser& parser, const head_limits& limits)
+head_outcome parse_request_head(std::string_view buffered, request_parser& parser, const head_limits& limits)
 {
     head_outcome out;
     header_scan scan = scan_header(buffered);

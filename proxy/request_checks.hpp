@@ -4,9 +4,7 @@
 // and what nginx refuses. Run once the header is in, before any body byte is read.
 #include <string_view>
 
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
+#include "proxy/message_parser.hpp"
 
 namespace sluice {
 
@@ -16,7 +14,7 @@ namespace sluice {
 // with Content-Length, repeated or in HTTP/1.0, a repeated Host, or a Host with characters no
 // host name has; 501 for CONNECT and for any Transfer-Encoding other than "chunked" (as nginx);
 // 405 for TRACE (as nginx).
-unsigned check_request_header(const boost::beast::http::request_header<>& req);
+unsigned check_request_header(const request_head& req);
 
 // Where a request header ends in buffered bytes, checked as raw bytes: lines end in CRLF (a bare
 // CR or LF is malformed), and no header line is folded onto the previous one (obs-fold).
@@ -46,8 +44,7 @@ struct head_outcome {
     unsigned status = 0;   // refuse: the status to answer (and close) with
     size_t consumed = 0;   // ready: the header's bytes, which the parser has taken
 };
-using request_head_parser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
 // `parser` must be fresh, with its header limit set to `limits.header`.
-head_outcome parse_request_head(std::string_view buffered, request_head_parser& parser, const head_limits& limits);
+head_outcome parse_request_head(std::string_view buffered, request_parser& parser, const head_limits& limits);
 
 }  // namespace sluice

@@ -50,7 +50,7 @@ TEST(access_log, escaping_modes)
 
 TEST(access_log, request_headers)
 {
-    boost::beast::http::fields fields;
+    header_fields fields;
     fields.set("X-Custom-Thing", "v1");
     access_record r = sample();
     r.request_fields = &fields;

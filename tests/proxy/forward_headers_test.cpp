@@ -9,7 +9,7 @@ namespace http = boost::beast::http;
 
 TEST(forward_headers, upstream_request_as_ingress_nginx_sets_it)
 {
-    http::request_header<> req;
+    request_head req;
     req.method(http::verb::get);
     req.target("/x");
     req.version(10);
@@ -42,7 +42,7 @@ TEST(forward_headers, upstream_request_as_ingress_nginx_sets_it)
 
 TEST(forward_headers, no_original_forwarded_for_without_client_xff)
 {
-    http::request_header<> req;
+    request_head req;
     req.set("X-Original-Forwarded-For", "client-supplied");
     prepare_upstream_request(req, forward_context{"10.0.0.1", "h", "80", "http", "rid"});
     EXPECT_EQ(req.count("X-Original-Forwarded-For"), 0u);
@@ -50,7 +50,7 @@ TEST(forward_headers, no_original_forwarded_for_without_client_xff)
 
 TEST(forward_headers, connection_cannot_strip_host)
 {
-    http::request_header<> req;
+    request_head req;
     req.set(http::field::connection, "Host");
     prepare_upstream_request(req, forward_context{"10.0.0.1", "h.example", "80", "http", "rid"});
     EXPECT_EQ(req[http::field::host], "h.example");
@@ -58,7 +58,7 @@ TEST(forward_headers, connection_cannot_strip_host)
 
 TEST(forward_headers, downstream_response_drops_hop_by_hop_and_x_accel)
 {
-    http::response_header<> res;
+    response_head res;
     res.set(http::field::connection, "close, X-Internal");
     res.set("X-Internal", "1");
     res.set("X-Accel-Redirect", "/internal");
@@ -110,7 +110,7 @@ TEST(client_address, networks)
 
 TEST(client_address, forwarded_headers_are_ignored_by_default)
 {
-    http::request_header<> req;
+    request_head req;
     req.set("X-Forwarded-For", "1.1.1.1");
     req.set("X-Forwarded-Proto", "https");
     forwarding_policy policy;
@@ -127,7 +127,7 @@ TEST(client_address, use_forwarded_headers_as_nginx_realip_recursive)
     forwarding_policy policy;
     policy.use_forwarded_headers = true;
     policy.trusted = {*ip_network::parse("10.0.0.0/8")};
-    http::request_header<> req;
+    request_head req;
     req.set("X-Forwarded-For", "203.0.113.7, 198.51.100.2, 10.0.0.5");
     req.set("X-Forwarded-Proto", "https");
     req.set("X-Forwarded-Port", "443");
@@ -158,7 +158,7 @@ TEST(client_address, compute_full_forwarded_for_appends_the_peer)
 {
     forwarding_policy policy;
     policy.compute_full_forwarded_for = true;
-    http::request_header<> req;
+    request_head req;
     client_view none;
     resolve_client(policy, req, "10.0.0.9", "http", "80", "h", none);
     EXPECT_EQ(none.forwarded_for, "10.0.0.9");

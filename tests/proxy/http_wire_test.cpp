@@ -19,7 +19,7 @@ std::string flatten(const wire_buffers& w)
 
 TEST(http_wire, request_head_is_start_line_fields_and_blank_line)
 {
-    http::request_header<> h;
+    request_head h;
     h.method(http::verb::post);
     h.target("/a?b=c");
     h.version(11);
@@ -33,7 +33,7 @@ TEST(http_wire, request_head_is_start_line_fields_and_blank_line)
 
 TEST(http_wire, unknown_methods_are_written_as_received)
 {
-    http::request_header<> h;
+    request_head h;
     h.method_string("PURGE");
     h.target("/");
     h.version(10);
@@ -44,7 +44,7 @@ TEST(http_wire, unknown_methods_are_written_as_received)
 
 TEST(http_wire, response_head_keeps_the_upstream_reason_or_uses_the_standard_one)
 {
-    http::response_header<> h;
+    response_head h;
     h.version(11);
     h.result(404);
     std::string out;

@@ -1,0 +1,322 @@
+#include "proxy/header_fields.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include <boost/beast/core/string.hpp>
+
+#include "proxy/text.hpp"
+
+namespace sluice {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+// The first block fits a typical request's or response's strings (jemalloc's 1 KiB class); each
+// further block doubles.
+constexpr size_t first_block_bytes = 1024;
+constexpr size_t first_list_capacity = 16;
+
+bool same_name(std::string_view a, std::string_view b) noexcept
+{
+    return a.size() == b.size() && boost::beast::iequals(a, b);
+}
+
+// The last item of a comma-separated list and what precedes it, without the comma
+// ("gzip, chunked" → "gzip", "chunked").
+std::pair<std::string_view, std::string_view> split_last_item(std::string_view list)
+{
+    list = trim_ows(list);
+    while (!list.empty() && list.back() == ',')
+        list = trim_ows(list.substr(0, list.size() - 1));
+    auto comma = list.rfind(',');
+    if (comma == std::string_view::npos)
+        return {{}, list};
+    return {trim_ows(list.substr(0, comma)), trim_ows(list.substr(comma + 1))};
+}
+
+bool has_token(std::string_view list, std::string_view token)
+{
+    for (auto item : split_list(list))
+        if (boost::beast::iequals(item, token))
+            return true;
+    return false;
+}
+
+}  // namespace
+
+header_fields::header_fields(const header_fields& other) { copy_from(other); }
+
+header_fields::header_fields(header_fields&& other) noexcept
+    : list_(std::move(other.list_)), blocks_(std::exchange(other.blocks_, nullptr)),
+      method_(std::exchange(other.method_, {})), target_or_reason_(std::exchange(other.target_or_reason_, {}))
+{
+    other.list_.clear();
+}
+
+header_fields& header_fields::operator=(const header_fields& other)
+{
+    if (this != &other) {
+        header_fields copy(other);
+        *this = std::move(copy);
+    }
+    return *this;
+}
+
+header_fields& header_fields::operator=(header_fields&& other) noexcept
+{
+    if (this != &other) {
+        release();
+        list_ = std::move(other.list_);
+        other.list_.clear();
+        blocks_ = std::exchange(other.blocks_, nullptr);
+        method_ = std::exchange(other.method_, {});
+        target_or_reason_ = std::exchange(other.target_or_reason_, {});
+    }
+    return *this;
+}
+
+header_fields::~header_fields() { release(); }
+
+void header_fields::release() noexcept
+{
+    for (block* b = blocks_; b;) {
+        block* next = b->next;
+        ::operator delete(b);
+        b = next;
+    }
+    blocks_ = nullptr;
+    list_.clear();
+    method_ = {};
+    target_or_reason_ = {};
+}
+
+void header_fields::copy_from(const header_fields& other)
+{
+    list_.reserve(other.list_.size());
+    for (const auto& v : other.list_)
+        list_.push_back(make(v.name(), v.name_string(), v.value()));
+    method_ = keep(other.method_);
+    target_or_reason_ = keep(other.target_or_reason_);
+}
+
+std::string_view header_fields::keep(std::string_view s)
+{
+    if (s.empty())
+        return {};
+    if (!blocks_ || blocks_->size - blocks_->used < s.size()) {
+        size_t size = std::max(s.size(), blocks_ ? blocks_->size * 2 : first_block_bytes - sizeof(block));
+        auto* b = static_cast<block*>(::operator new(sizeof(block) + size));
+        b->next = blocks_;
+        b->size = size;
+        b->used = 0;
+        blocks_ = b;
+    }
+    char* at = blocks_->data() + blocks_->used;
+    std::memcpy(at, s.data(), s.size());
+    blocks_->used += s.size();
+    return {at, s.size()};
+}
+
+header_fields::value_type header_fields::make(field name, std::string_view name_string, std::string_view value,
+                                              bool keep_name)
+{
+    value_type v;
+    v.name_ = name;
+    // A known field spelled as Beast spells it needs no copy of its name.
+    std::string_view canonical = name == field::unknown ? std::string_view() : std::string_view(http::to_string(name));
+    if (name_string.size() == canonical.size() && std::memcmp(name_string.data(), canonical.data(), canonical.size()) == 0)
+        name_string = canonical;
+    else if (keep_name)
+        name_string = keep(name_string);
+    value = keep(trim_ows(value));
+    v.name_text_ = name_string.data();
+    v.name_size_ = static_cast<uint32_t>(name_string.size());
+    v.value_text_ = value.data();
+    v.value_size_ = static_cast<uint32_t>(value.size());
+    return v;
+}
+
+bool header_fields::matches(const value_type& v, std::string_view name) const noexcept
+{
+    return same_name(v.name_string(), name);
+}
+
+header_fields::const_iterator header_fields::find(field name) const noexcept
+{
+    return std::find_if(list_.begin(), list_.end(), [name](const value_type& v) { return v.name_ == name; });
+}
+
+header_fields::const_iterator header_fields::find(std::string_view name) const noexcept
+{
+    return std::find_if(list_.begin(), list_.end(), [&](const value_type& v) { return matches(v, name); });
+}
+
+size_t header_fields::count(field name) const noexcept
+{
+    return static_cast<size_t>(
+        std::count_if(list_.begin(), list_.end(), [name](const value_type& v) { return v.name_ == name; }));
+}
+
+size_t header_fields::count(std::string_view name) const noexcept
+{
+    return static_cast<size_t>(
+        std::count_if(list_.begin(), list_.end(), [&](const value_type& v) { return matches(v, name); }));
+}
+
+std::string_view header_fields::operator[](field name) const noexcept
+{
+    auto it = find(name);
+    return it == end() ? std::string_view() : it->value();
+}
+
+std::string_view header_fields::operator[](std::string_view name) const noexcept
+{
+    auto it = find(name);
+    return it == end() ? std::string_view() : it->value();
+}
+
+void header_fields::insert(field name, std::string_view value) { insert(name, http::to_string(name), value); }
+
+void header_fields::insert(std::string_view name, std::string_view value)
+{
+    insert(http::string_to_field(name), name, value);
+}
+
+void header_fields::insert(field name, std::string_view name_string, std::string_view value)
+{
+    if (list_.capacity() == 0)
+        list_.reserve(first_list_capacity);
+    list_.push_back(make(name, name_string, value));
+}
+
+template <class Same>
+void header_fields::replace(std::vector<value_type>::iterator it, std::string_view value, Same same)
+{
+    const std::string_view kept = keep(trim_ows(value));
+    it->value_text_ = kept.data();
+    it->value_size_ = static_cast<uint32_t>(kept.size());
+    list_.erase(std::remove_if(it + 1, list_.end(), same), list_.end());
+}
+
+void header_fields::set(field name, std::string_view value)
+{
+    auto same = [name](const value_type& v) { return v.name_ == name; };
+    if (auto it = std::find_if(list_.begin(), list_.end(), same); it != list_.end())
+        return replace(it, value, same);
+    insert(name, value);
+}
+
+void header_fields::set(std::string_view name, std::string_view value)
+{
+    auto same = [&](const value_type& v) { return matches(v, name); };
+    if (auto it = std::find_if(list_.begin(), list_.end(), same); it != list_.end())
+        return replace(it, value, same);
+    insert(name, value);
+}
+
+void header_fields::set(const field_name& name, std::string_view value)
+{
+    if (name.id != field::unknown)
+        return set(name.id, value);
+    auto same = [&](const value_type& v) { return matches(v, name.text); };
+    if (auto it = std::find_if(list_.begin(), list_.end(), same); it != list_.end())
+        return replace(it, value, same);
+    if (list_.capacity() == 0)
+        list_.reserve(first_list_capacity);
+    list_.push_back(make(field::unknown, name.text, value, false));
+}
+
+header_fields::const_iterator header_fields::erase(const_iterator pos) { return list_.erase(pos); }
+
+size_t header_fields::erase(field name)
+{
+    const size_t before = list_.size();
+    list_.erase(std::remove_if(list_.begin(), list_.end(), [name](const value_type& v) { return v.name_ == name; }),
+                list_.end());
+    return before - list_.size();
+}
+
+size_t header_fields::erase(std::string_view name)
+{
+    const size_t before = list_.size();
+    list_.erase(std::remove_if(list_.begin(), list_.end(), [&](const value_type& v) { return matches(v, name); }),
+                list_.end());
+    return before - list_.size();
+}
+
+bool header_fields::get_chunked_impl() const
+{
+    // Chunked when it is the last transfer coding of the (first) Transfer-Encoding field.
+    return boost::beast::iequals(split_last_item((*this)[field::transfer_encoding]).second, "chunked");
+}
+
+bool header_fields::get_keep_alive_impl(unsigned version) const
+{
+    auto it = find(field::connection);
+    if (version < 11)
+        return it != end() && has_token(it->value(), "keep-alive");
+    return it == end() || !has_token(it->value(), "close");
+}
+
+void header_fields::set_chunked_impl(bool value)
+{
+    auto it = find(field::transfer_encoding);
+    if (value) {
+        if (it == end())
+            return set(field::transfer_encoding, "chunked");
+        if (get_chunked_impl())
+            return;
+        std::string codings(trim_ows(it->value()));
+        codings += ", chunked";
+        return set(field::transfer_encoding, codings);
+    }
+    if (it == end() || !get_chunked_impl())
+        return;
+    std::string_view rest = split_last_item(it->value()).first;
+    if (rest.empty())
+        erase(field::transfer_encoding);
+    else
+        set(field::transfer_encoding, rest);
+}
+
+void header_fields::set_content_length_impl(const boost::optional<std::uint64_t>& value)
+{
+    if (!value) {
+        erase(field::content_length);
+        return;
+    }
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *value);
+    set(field::content_length, std::string_view(digits, static_cast<size_t>(end - digits)));
+}
+
+void header_fields::set_keep_alive_impl(unsigned version, bool keep_alive)
+{
+    // Connection keeps its other options; "close" and "keep-alive" are replaced by what the
+    // version needs to say: "close" to end an HTTP/1.1 connection, "keep-alive" to keep 1.0's.
+    std::string options;
+    for (auto item : split_list((*this)[field::connection])) {
+        if (boost::beast::iequals(item, "close") || boost::beast::iequals(item, "keep-alive"))
+            continue;
+        if (!options.empty())
+            options += ", ";
+        options.append(item.data(), item.size());
+    }
+    const char* say = version >= 11 ? (keep_alive ? nullptr : "close") : (keep_alive ? "keep-alive" : nullptr);
+    if (say) {
+        if (!options.empty())
+            options += ", ";
+        options += say;
+    }
+    if (options.empty())
+        erase(field::connection);
+    else
+        set(field::connection, options);
+}
+
+}  // namespace sluice

@@ -1,0 +1,90 @@
+#pragma once
+// An HTTP/1 parser that fills a message with `header_fields` and a `buffer_body`: Beast's parsing
+// engine (basic_parser: start line, fields, framing, chunked decoding, limits) with the proxy's
+// own field storage. Beast's `http::parser` always stores `basic_fields`.
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+
+#include "proxy/header_fields.hpp"
+
+namespace sluice {
+
+using request_head = boost::beast::http::request_header<header_fields>;
+using response_head = boost::beast::http::response_header<header_fields>;
+
+template <bool isRequest>
+class message_parser final : public boost::beast::http::basic_parser<isRequest> {
+public:
+    using message_type = boost::beast::http::message<isRequest, boost::beast::http::buffer_body, header_fields>;
+
+    message_parser() = default;
+    message_parser(const message_parser&) = delete;
+    message_parser& operator=(const message_parser&) = delete;
+
+    message_type& get() noexcept { return m_; }
+    const message_type& get() const noexcept { return m_; }
+
+private:
+    using verb = boost::beast::http::verb;
+    using field = boost::beast::http::field;
+    using string_view = boost::beast::string_view;
+    using error_code = boost::beast::error_code;
+
+    void on_request_impl(verb method, string_view method_str, string_view target, int version,
+                         error_code&) override
+    {
+        if constexpr (isRequest) {
+            m_.target(target);
+            if (method != verb::unknown)
+                m_.method(method);
+            else
+                m_.method_string(method_str);
+            m_.version(static_cast<unsigned>(version));
+        }
+    }
+
+    void on_response_impl(int code, string_view reason, int version, error_code&) override
+    {
+        if constexpr (!isRequest) {
+            m_.result(static_cast<unsigned>(code));
+            m_.version(static_cast<unsigned>(version));
+            m_.reason(reason);
+        }
+    }
+
+    void on_field_impl(field name, string_view name_string, string_view value, error_code&) override
+    {
+        m_.insert(name, name_string, value);
+    }
+
+    void on_header_impl(error_code& ec) override { ec = {}; }
+
+    void on_body_init_impl(const boost::optional<std::uint64_t>& content_length, error_code& ec) override
+    {
+        body_.init(content_length, ec);
+    }
+
+    std::size_t on_body_impl(string_view body, error_code& ec) override
+    {
+        return body_.put(boost::asio::const_buffer(body.data(), body.size()), ec);
+    }
+
+    void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+
+    std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code& ec) override
+    {
+        return body_.put(boost::asio::const_buffer(body.data(), body.size()), ec);
+    }
+
+    void on_finish_impl(error_code& ec) override { body_.finish(ec); }
+
+    message_type m_;
+    boost::beast::http::buffer_body::reader body_{m_.base(), m_.body()};
+};
+
+using request_parser = message_parser<true>;
+using response_parser = message_parser<false>;
+
+}  // namespace sluice
