@@ -21,9 +21,16 @@ namespace {
 constexpr size_t first_block_bytes = 1024;
 constexpr size_t first_list_capacity = 16;
 
+char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
 bool same_name(std::string_view a, std::string_view b) noexcept
 {
-    return a.size() == b.size() && boost::beast::iequals(a, b);
+    if (a.size() != b.size())
+        return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (a[i] != b[i] && lower(a[i]) != lower(b[i]))
+            return false;
+    return true;
 }
 
 // The last item of a comma-separated list and what precedes it, without the comma
@@ -108,8 +115,12 @@ std::string_view header_fields::keep(std::string_view s)
 {
     if (s.empty())
         return {};
-    if (!blocks_ || blocks_->size - blocks_->used < s.size()) {
-        size_t size = std::max(s.size(), blocks_ ? blocks_->size * 2 : first_block_bytes - sizeof(block));
+    // Each string is followed by a NUL: it is a C string too, and a reader that looks one byte
+    // past a view's end (Beast's iequals does, on a mismatch in case at the last character) stays
+    // inside the block.
+    const size_t need = s.size() + 1;
+    if (!blocks_ || blocks_->size - blocks_->used < need) {
+        size_t size = std::max(need, blocks_ ? blocks_->size * 2 : first_block_bytes - sizeof(block));
         auto* b = static_cast<block*>(::operator new(sizeof(block) + size));
         b->next = blocks_;
         b->size = size;
@@ -118,7 +129,8 @@ std::string_view header_fields::keep(std::string_view s)
     }
     char* at = blocks_->data() + blocks_->used;
     std::memcpy(at, s.data(), s.size());
-    blocks_->used += s.size();
+    at[s.size()] = '\0';
+    blocks_->used += need;
     return {at, s.size()};
 }
 

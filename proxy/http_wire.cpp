@@ -1,5 +1,6 @@
 #include "proxy/http_wire.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <cstdio>
 
@@ -19,15 +20,25 @@ void append_version(std::string& out, unsigned version)
 
 void append_fields(std::string& out, const header_fields& fields)
 {
+    // Sized once, then copied into: one capacity check instead of four per field.
+    size_t size = 2;
+    for (const auto& f : fields)
+        size += f.name_string().size() + f.value().size() + 4;
+    const size_t at = out.size();
+    out.resize(at + size);
+    char* p = out.data() + at;
     for (const auto& f : fields) {
         const auto name = f.name_string();
         const auto value = f.value();
-        out.append(name.data(), name.size());
-        out += ": ";
-        out.append(value.data(), value.size());
-        out += "\r\n";
+        p = std::copy(name.begin(), name.end(), p);
+        *p++ = ':';
+        *p++ = ' ';
+        p = std::copy(value.begin(), value.end(), p);
+        *p++ = '\r';
+        *p++ = '\n';
     }
-    out += "\r\n";
+    *p++ = '\r';
+    *p++ = '\n';
 }
 
 }  // namespace

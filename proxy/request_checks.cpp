@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 #include <boost/beast/core/string.hpp>
 
@@ -72,27 +73,28 @@ header_scan scan_header(std::string_view bytes)
     size_t i = 0;
     while (i + 1 < bytes.size() && bytes[i] == '\r' && bytes[i + 1] == '\n')
         i += 2;
-    size_t line_start = i;
-    for (; i < bytes.size(); ++i) {
-        char c = bytes[i];
-        if (c == '\r') {
-            if (i + 1 >= bytes.size())
-                return {};
-            if (bytes[i + 1] != '\n')
-                return {header_scan::malformed, 0};
-            continue;
-        }
-        if (c != '\n')
-            continue;
-        if (i == 0 || bytes[i - 1] != '\r')
+    // Line by line: memchr finds a line's LF and any CR before it, many bytes per step.
+    const char* const data = bytes.data();
+    const size_t n = bytes.size();
+    for (;;) {
+        if (i == n)
+            return {};
+        const auto* lf = static_cast<const char*>(std::memchr(data + i, '\n', n - i));
+        const size_t end = lf ? static_cast<size_t>(lf - data) : n;
+        // The line's only CR may be the byte before its LF (or the last byte buffered, whose LF
+        // may follow); a CR anywhere else is not followed by LF.
+        if (const auto* cr = static_cast<const char*>(std::memchr(data + i, '\r', end - i)); cr && cr + 1 != data + end)
             return {header_scan::malformed, 0};
-        if (i - 1 == line_start && line_start > 0)
-            return {header_scan::complete, i + 1};  // the blank line
-        if (i + 1 < bytes.size() && (bytes[i + 1] == ' ' || bytes[i + 1] == '\t'))
+        if (!lf)
+            return {};
+        if (end == 0 || data[end - 1] != '\r')
+            return {header_scan::malformed, 0};
+        if (end - 1 == i && i > 0)
+            return {header_scan::complete, end + 1};  // the blank line
+        if (end + 1 < n && (data[end + 1] == ' ' || data[end + 1] == '\t'))
             return {header_scan::malformed, 0};  // obs-fold, or whitespace before the first field
-        line_start = i + 1;
+        i = end + 1;
     }
-    return {};
 }
 
 unsigned version_error_status(std::string_view received)
