@@ -1395,8 +1395,6 @@ asio::awaitable<void> serve_connection(session<Stream>& s)
         const head_limits limits{header_limit, request_line_limit};
         head_outcome head;
         error_code rec;
-        if (idle && s.upstream_buf.size() == 0 && s.upstream_buf.capacity() != 0)
-            s.upstream_buf.shrink_to_fit();  // the last response's header: not needed while idle
         // A connection waiting for its next request holds at most 1 KiB for it (most request
         // headers fit; a longer one grows the buffer as it arrives). Waiting for readability
         // without any buffer would cost an epoll_ctl per request in Asio's reactor.

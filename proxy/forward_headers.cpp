@@ -24,19 +24,17 @@ const field_name x_request_id{"X-Request-ID"}, x_real_ip{"X-Real-IP"}, x_forward
 
 void remove_hop_by_hop(header_fields& fields)
 {
-    // Fields named by Connection are hop-by-hop too ("Connection: close, X-Foo").
-    std::vector<std::string> named;
-    for (const auto& f : fields)
-        if (f.name() == http::field::connection)
-            for (auto token : split_list(f.value()))
-                named.emplace_back(token);
-    for (const auto& name : named) {
-        // Never let a client strip the fields the proxy itself sets for the upstream.
-        if (boost::beast::iequals(name, "host"))
-            continue;
-        fields.erase(name);
+    // Fields named by Connection are hop-by-hop too ("Connection: close, X-Foo"). A value stays
+    // readable after its field is erased (header_fields keeps it until the message goes).
+    for (auto it = fields.find(http::field::connection); it != fields.end(); it = fields.find(http::field::connection)) {
+        const std::string_view named = it->value();
+        fields.erase(it);
+        for_each_item(named, [&](std::string_view name) {
+            // Never let a client strip the fields the proxy itself sets for the upstream.
+            if (!boost::beast::iequals(name, "host"))
+                fields.erase(name);
+        });
     }
-    fields.erase(http::field::connection);
     fields.erase(http::field::keep_alive);
     fields.erase(http::field::proxy_connection);
     fields.erase(http::field::te);

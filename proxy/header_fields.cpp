@@ -48,10 +48,9 @@ std::pair<std::string_view, std::string_view> split_last_item(std::string_view l
 
 bool has_token(std::string_view list, std::string_view token)
 {
-    for (auto item : split_list(list))
-        if (boost::beast::iequals(item, token))
-            return true;
-    return false;
+    bool found = false;
+    for_each_item(list, [&](std::string_view item) { found = found || same_name(item, token); });
+    return found;
 }
 
 }  // namespace
@@ -311,14 +310,18 @@ void header_fields::set_keep_alive_impl(unsigned version, bool keep_alive)
 {
     // Connection keeps its other options; "close" and "keep-alive" are replaced by what the
     // version needs to say: "close" to end an HTTP/1.1 connection, "keep-alive" to keep 1.0's.
+    auto it = find(field::connection);
+    if (it == end() && (version >= 11) == keep_alive)
+        return;  // the version's default, and no field to change: the common case
+    const std::string_view current = it == end() ? std::string_view() : it->value();
     std::string options;
-    for (auto item : split_list((*this)[field::connection])) {
-        if (boost::beast::iequals(item, "close") || boost::beast::iequals(item, "keep-alive"))
-            continue;
+    for_each_item(current, [&](std::string_view item) {
+        if (same_name(item, "close") || same_name(item, "keep-alive"))
+            return;
         if (!options.empty())
             options += ", ";
         options.append(item.data(), item.size());
-    }
+    });
     const char* say = version >= 11 ? (keep_alive ? nullptr : "close") : (keep_alive ? "keep-alive" : nullptr);
     if (say) {
         if (!options.empty())

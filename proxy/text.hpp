@@ -15,17 +15,25 @@ inline std::string_view trim_ows(std::string_view v)
     return v;
 }
 
-// The items of a `separator`-separated list, trimmed, empty items skipped ("a, ,b" → a, b).
-inline std::vector<std::string_view> split_list(std::string_view list, char separator = ',')
+// Calls `fn` with each item of a `separator`-separated list, trimmed, empty items skipped
+// ("a, ,b" → a, b).
+template <class Fn>
+void for_each_item(std::string_view list, Fn&& fn, char separator = ',')
 {
-    std::vector<std::string_view> out;
     while (!list.empty()) {
         auto at = list.find(separator);
         auto item = trim_ows(list.substr(0, at));
         list = at == std::string_view::npos ? std::string_view() : list.substr(at + 1);
         if (!item.empty())
-            out.push_back(item);
+            fn(item);
     }
+}
+
+// The items of a list as for_each_item finds them.
+inline std::vector<std::string_view> split_list(std::string_view list, char separator = ',')
+{
+    std::vector<std::string_view> out;
+    for_each_item(list, [&](std::string_view item) { out.push_back(item); }, separator);
     return out;
 }
 

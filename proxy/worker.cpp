@@ -274,7 +274,7 @@ void worker::make_request_id(char out[32])
 body_buffer worker::take_buffer()
 {
     if (spare_buffers_.empty())
-        return std::make_unique<body_buffer::element_type>();
+        return std::make_unique_for_overwrite<body_buffer::element_type>();  // not zeroed: 32 KiB a burst would touch
     body_buffer b = std::move(spare_buffers_.back());
     spare_buffers_.pop_back();
     return b;
