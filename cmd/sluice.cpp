@@ -55,6 +55,9 @@ std::string metrics_text(const sluice::controller& ctl, sluice::proxy_server& pr
     metric("sluice_connections_parked", "gauge",
            "Idle keep-alive client connections parked: a socket waiting for its next request, no session or buffer.",
            t.connections_parked);
+    metric("sluice_body_buffers_in_use", "gauge",
+           "32 KiB body buffers lent to requests streaming a body and to tunnels moving bytes; an idle tunnel holds none.",
+           t.body_buffers_lent);
     metric("sluice_upstream_connects_total", "counter", "New upstream connections.", t.upstream_connects);
     metric("sluice_upstream_reuses_total", "counter", "Requests sent on a pooled upstream connection.",
            t.upstream_reuses);

@@ -72,6 +72,10 @@ error_code read_buffered(Stream& socket, beast::flat_buffer& buffer, Parser& par
 
 tcp::socket& lowest(tcp::socket& s) { return s; }
 tcp::socket& lowest(tls_stream& s) { return s.next_layer(); }
+bool has_buffered_input(const tcp::socket&) { return false; }
+bool has_buffered_input(const tls_stream& s) { return s.has_buffered_input(); }
+bool wants_write(const tcp::socket&) { return false; }
+bool wants_write(const tls_stream& s) { return s.wants_write(); }
 
 // "example.com:8080" → "example.com", "[::1]:8080" → "[::1]".
 std::string_view host_without_port(std::string_view host)
@@ -328,12 +332,13 @@ struct request_state {
     bool new_affinity = false;    // the request had no usable affinity cookie: issue one
     bool last_try = true;         // no other try follows this one: relay whatever the upstream says
     uint64_t body_bytes = 0;
+    lent_buffer buffer;  // the body buffer of the request and its response (rs.buf)
     char* buf = nullptr;
     size_t buf_size = 0;
 };
 
-// After a 101: bytes both ways until either side is done. An idle tunnel holds no buffer on a
-// plain socket: it waits for readability and borrows the worker's buffer only to move bytes.
+// After a 101: bytes both ways until either side is done. An idle tunnel holds no buffer: it
+// waits for readability and borrows the worker's buffer only to move bytes.
 // The tunnel closes when nothing moves in either direction for proxy-read-timeout (a client
 // write that stalls for proxy-send-timeout also ends it). A routing swap does not touch it: the
 // request pinned its snapshot, and nothing here looks at the current one.
@@ -373,48 +378,38 @@ template <class Stream, class From, class To>
 asio::awaitable<void> pump(session<Stream>& s, From& from, To& to, deadline_slot& to_deadline, beast::flat_buffer& pending,
                            tunnel_state& t, bool toward_client, std::chrono::milliseconds send_timeout)
 {
-    body_buffer held;  // kept for the tunnel's life when `from` is TLS (OpenSSL may hold bytes)
     error_code ec;
+    bool must_wait = !has_buffered_input(from);
     if (pending.size()) {
         std::string first(static_cast<const char*>(pending.data().data()), pending.size());
         pending.consume(pending.size());
         ec = co_await tunnel_send(s, to, to_deadline, t, toward_client, send_timeout, first.data(), first.size());
     }
     while (!ec && !t.closing) {
-        size_t n = 0;
-        body_buffer lent;
-        char* buf = nullptr;
-        size_t size = 0;
-        if constexpr (std::is_same_v<From, tcp::socket>) {
-            std::tie(ec) = co_await from.async_wait(tcp::socket::wait_read, nothrow);
+        // TLS: bytes OpenSSL has already read (read-ahead) may be read without a wait, unless
+        // the last read found only part of a record. An SSL_read can also need the socket
+        // writable (a TLS 1.3 key update answered while the send buffer is full).
+        if (must_wait) {
+            std::tie(ec) = co_await lowest(from).async_wait(
+                wants_write(from) ? tcp::socket::wait_write : tcp::socket::wait_read, nothrow);
             if (ec)
                 break;
-            lent = s.w.take_buffer();
-            buf = lent->data();
-            size = lent->size();
-            n = from.read_some(asio::buffer(buf, size), ec);
-            if (would_block(ec)) {
-                ec = {};
-                s.w.return_buffer(std::move(lent));
-                continue;
-            }
-        } else {
-            if (!held)
-                held = s.w.take_buffer();
-            buf = held->data();
-            size = held->size();
-            std::tie(ec, n) = co_await from.async_read_some(asio::buffer(buf, size), nothrow);
         }
+        lent_buffer lent = s.w.take_buffer();
+        size_t n = from.read_some(asio::buffer(lent.data(), lent.size()), ec);
+        if (would_block(ec)) {
+            ec = {};
+            must_wait = true;
+            continue;
+        }
+        must_wait = !has_buffered_input(from);
         if (n) {
             // Bytes that came with the end of stream still go through.
-            error_code wec = co_await tunnel_send(s, to, to_deadline, t, toward_client, send_timeout, buf, n);
+            error_code wec = co_await tunnel_send(s, to, to_deadline, t, toward_client, send_timeout, lent.data(), n);
             if (!ec)
                 ec = wec;
         }
-        if (lent)
-            s.w.return_buffer(std::move(lent));
     }
-    s.w.return_buffer(std::move(held));
     if (ec == asio::error::eof && is_plain(to) && !t.closing) {
         error_code ignored;  // the peer may be gone already
         lowest(to).shutdown(tcp::socket::shutdown_send, ignored);
@@ -444,6 +439,10 @@ asio::awaitable<attempt_result> open_tunnel(session<Stream>& s, request_state& r
     if (ec)
         co_return attempt_result{attempt_outcome::abort};
     s.w.counters().tunnels_open.fetch_add(1, std::memory_order_relaxed);
+    // The request's body buffer goes back: the pumps borrow one only while they move bytes.
+    rs.buffer.reset();
+    rs.buf = nullptr;
+    rs.buf_size = 0;
     tunnel_state t{up_deadline, policy.read_timeout};
     up_deadline.arm(policy.read_timeout);
     s.client_deadline.disarm();
@@ -929,14 +928,9 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
     else if (!rs.upgrade.empty())
         req.set(http::field::connection, "upgrade");
 
-    body_buffer buffer = s.w.take_buffer();
-    rs.buf = buffer->data();
-    rs.buf_size = buffer->size();
-    struct give_back {
-        worker& w;
-        body_buffer& b;
-        ~give_back() { w.return_buffer(std::move(b)); }
-    } returner{s.w, buffer};
+    rs.buffer = s.w.take_buffer();
+    rs.buf = rs.buffer.data();
+    rs.buf_size = rs.buffer.size();
 
     if (answer_now)
         co_return co_await answer_custom_error(s, rs, answer_now);

@@ -119,6 +119,7 @@ proxy_totals proxy_server::totals() const
         t.tls_handshake_errors += c.tls_handshake_errors.load(std::memory_order_relaxed);
         t.tunnels_open += c.tunnels_open.load(std::memory_order_relaxed);
         t.connections_parked += c.connections_parked.load(std::memory_order_relaxed);
+        t.body_buffers_lent += c.body_buffers_lent.load(std::memory_order_relaxed);
         t.connection_limit_reached += c.connection_limit_reached.load(std::memory_order_relaxed);
     }
     return t;

@@ -32,6 +32,7 @@ struct proxy_totals {
     uint64_t tls_handshake_errors = 0;
     int64_t tunnels_open = 0;
     int64_t connections_parked = 0;
+    int64_t body_buffers_lent = 0;
     uint64_t connection_limit_reached = 0;
 };
 

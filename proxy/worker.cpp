@@ -45,6 +45,7 @@ void release_free_memory()
 worker::worker(unsigned index, uint64_t seed, asio::thread_pool& slow_work)
     : index_(index), slow_work_(slow_work), random_(seed)
 {
+    spare_buffers_.reserve(64);  // returning a buffer never allocates
 }
 
 worker::~worker()
@@ -271,20 +272,38 @@ void worker::make_request_id(char out[32])
     }
 }
 
-body_buffer worker::take_buffer()
+lent_buffer worker::take_buffer()
 {
+    counters_.body_buffers_lent.fetch_add(1, std::memory_order_relaxed);
     if (spare_buffers_.empty())
-        return std::make_unique_for_overwrite<body_buffer::element_type>();  // not zeroed: 32 KiB a burst would touch
+        return {*this, std::make_unique_for_overwrite<body_buffer::element_type>()};  // not zeroed: untouched pages stay unmapped
     body_buffer b = std::move(spare_buffers_.back());
     spare_buffers_.pop_back();
-    return b;
+    return {*this, std::move(b)};
 }
 
-void worker::return_buffer(body_buffer buf)
+void worker::return_buffer(body_buffer buf) noexcept
 {
+    counters_.body_buffers_lent.fetch_sub(1, std::memory_order_relaxed);
     // Keep a few for the next requests; the rest go back to the allocator.
-    if (buf && spare_buffers_.size() < 64)
+    if (spare_buffers_.size() < 64)
         spare_buffers_.push_back(std::move(buf));
+}
+
+lent_buffer& lent_buffer::operator=(lent_buffer&& other) noexcept
+{
+    if (this != &other) {
+        reset();
+        w_ = other.w_;
+        b_ = std::move(other.b_);
+    }
+    return *this;
+}
+
+void lent_buffer::reset() noexcept
+{
+    if (b_)
+        w_->return_buffer(std::move(b_));
 }
 
 void worker::start(asio::ip::tcp::acceptor http, asio::ip::tcp::acceptor https, uint16_t https_port)

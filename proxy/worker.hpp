@@ -42,6 +42,7 @@ struct worker_counters {
     std::atomic<uint64_t> tls_handshake_errors{0};
     std::atomic<int64_t> tunnels_open{0};  // upgraded connections (WebSocket and others)
     std::atomic<int64_t> connections_parked{0};  // idle client connections parked (no session)
+    std::atomic<int64_t> body_buffers_lent{0};   // 32 KiB body buffers in use by requests and tunnels
     std::atomic<uint64_t> connection_limit_reached{0};  // times accepting paused at max-worker-connections
 };
 
@@ -71,6 +72,26 @@ struct parked_connection {
 
 // A fixed-size buffer lent to a request while it streams a body.
 using body_buffer = std::unique_ptr<std::array<char, 32 * 1024>>;
+
+class worker;
+
+// A body buffer on loan from a worker; it goes back to the worker's spares when dropped.
+class lent_buffer {
+public:
+    lent_buffer() = default;
+    lent_buffer(worker& w, body_buffer b) noexcept : w_(&w), b_(std::move(b)) {}
+    lent_buffer(lent_buffer&& other) noexcept : w_(other.w_), b_(std::move(other.b_)) {}
+    lent_buffer& operator=(lent_buffer&& other) noexcept;
+    ~lent_buffer() { reset(); }
+    void reset() noexcept;
+    explicit operator bool() const noexcept { return b_ != nullptr; }
+    char* data() noexcept { return b_->data(); }
+    static constexpr size_t size() noexcept { return body_buffer::element_type().size(); }
+
+private:
+    worker* w_ = nullptr;
+    body_buffer b_;
+};
 
 class worker {
 public:
@@ -126,8 +147,7 @@ public:
     bool has_access_log() const { return log_buffer_ != nullptr; }
     std::string& log_scratch() { return log_scratch_; }
 
-    body_buffer take_buffer();
-    void return_buffer(body_buffer buf);
+    lent_buffer take_buffer();
 
     // Starts accepting on the listeners (already bound and listening) and the pool sweeper.
     void start(boost::asio::ip::tcp::acceptor http, boost::asio::ip::tcp::acceptor https, uint16_t https_port);
@@ -177,6 +197,8 @@ private:
     boost::asio::thread_pool& slow_work_;
     worker_counters counters_;
     std::mt19937_64 random_;
+    friend class lent_buffer;
+    void return_buffer(body_buffer buf) noexcept;
     std::vector<body_buffer> spare_buffers_;
     access_log_writer* log_writer_ = nullptr;
     access_log_buffer* log_buffer_ = nullptr;

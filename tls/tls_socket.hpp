@@ -59,6 +59,11 @@ public:
     // for a connection parked between requests: valid after a read that waited for the socket
     // and was cancelled, so that nothing decrypted is pending.
     std::pair<socket_type, ssl_ptr> release() && { return {std::move(socket_), std::move(ssl_)}; }
+    // Whether OpenSSL holds bytes already read from the socket (a record, or part of one), so
+    // that a read may make progress without the socket becoming readable.
+    bool has_buffered_input() const noexcept { return SSL_has_pending(ssl_.get()) == 1; }
+    // Whether the last call that would block was waiting for the socket to become writable.
+    bool wants_write() const noexcept { return want_ == want::write; }
 
     // Non-blocking, like a non-blocking socket's: would_block when the socket is not ready, and
     // then the asynchronous form waits for it. The end of the stream (close_notify, or a close

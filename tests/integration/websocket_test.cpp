@@ -99,6 +99,9 @@ TEST_F(websockets, messages_go_both_ways_with_the_forwarding_headers)
     EXPECT_EQ(who["headers"]["x-forwarded-for"][0], "127.0.0.1");
     EXPECT_FALSE(who["headers"]["sec-websocket-key"][0].get<std::string>().empty());
     EXPECT_TRUE(wait_until([&] { return s_->metric("sluice_upgraded_connections_active") == 1; }));
+    // Between messages the open tunnel holds no body buffer.
+    EXPECT_TRUE(wait_until([&] { return s_->metric("sluice_body_buffers_in_use") == 0; }))
+        << s_->metric("sluice_body_buffers_in_use");
     c.close();
     EXPECT_TRUE(wait_until([&] { return s_->metric("sluice_upgraded_connections_active") == 0; }));
 }
