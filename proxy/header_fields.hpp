@@ -7,7 +7,7 @@
 //
 // The class meets Beast's Fields requirements, so `http::header<isRequest, header_fields>` and
 // `http::message<isRequest, Body, header_fields>` work as with `basic_fields`, and its public
-// interface is the part of `basic_fields`' the proxy uses. Two differences:
+// interface is the part of `basic_fields`'s interface that the proxy uses. Two differences:
 //  - every view it hands out (names, values, method, target, reason) stays valid until the
 //    object is destroyed or assigned, even after the field is erased or replaced;
 //  - `set` replaces a field where it stands instead of moving it to the end.

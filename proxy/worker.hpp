@@ -86,7 +86,7 @@ public:
     void reset() noexcept;
     explicit operator bool() const noexcept { return b_ != nullptr; }
     char* data() noexcept { return b_->data(); }
-    static constexpr size_t size() noexcept { return body_buffer::element_type().size(); }
+    static constexpr size_t size() noexcept { return std::tuple_size_v<body_buffer::element_type>; }
 
 private:
     worker* w_ = nullptr;
