@@ -895,14 +895,11 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
     auto& req = rs.parser.get();
 
     char generated_id[32];
+    // The client's value stays readable when the field is rewritten below (header_fields keeps it).
     std::string_view request_id = req["X-Request-ID"];
-    std::string request_id_copy;
     if (request_id.empty() && rs.snap.settings.generate_request_id) {
         s.w.make_request_id(generated_id);
         request_id = std::string_view(generated_id, sizeof generated_id);
-    } else {
-        request_id_copy = std::string(request_id);  // the field is rewritten below
-        request_id = request_id_copy;
     }
     const bool chunked = rs.parser.chunked();
     // WebSocket and any other Upgrade, as ingress-nginx's "Upgrade $http_upgrade" and

@@ -1,5 +1,7 @@
 #include "proxy/path_normalize.hpp"
 
+#include "proxy/text.hpp"
+
 namespace sluice {
 namespace {
 
@@ -46,7 +48,8 @@ bool split_request_target(std::string_view target, request_target& out)
         target.remove_prefix(scheme_len);
         size_t end = target.find_first_of("/?");
         out.authority = target.substr(0, end);
-        if (out.authority.empty())
+        // The authority becomes the upstream's Host: it must be one a Host field could carry.
+        if (out.authority.empty() || !valid_host_chars(out.authority))
             return false;
         if (end == std::string_view::npos) {
             out.path = "/";

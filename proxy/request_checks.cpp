@@ -12,22 +12,6 @@ namespace sluice {
 
 namespace http = boost::beast::http;
 
-namespace {
-
-bool valid_host_value(std::string_view host)
-{
-    for (char c : host) {
-        auto u = static_cast<unsigned char>(c);
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                  c == '-' || c == '_' || c == ':' || c == '[' || c == ']' || u >= 0x80;
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-}  // namespace
-
 unsigned check_request_header(const request_head& req)
 {
     if (req.version() / 10 != 1)
@@ -62,7 +46,7 @@ unsigned check_request_header(const request_head& req)
     size_t hosts = req.count(http::field::host);
     if (hosts > 1)
         return 400;
-    if (hosts == 1 && !valid_host_value(req[http::field::host]))
+    if (hosts == 1 && !valid_host_chars(req[http::field::host]))
         return 400;
     return 0;
 }

@@ -15,6 +15,21 @@ inline std::string_view trim_ows(std::string_view v)
     return v;
 }
 
+// Whether a Host value or a request line's authority has only the characters a host has: letters,
+// digits, '.', '-', '_', ':' (a port), '[' and ']' (an IPv6 literal), and bytes of UTF-8 names.
+// No list separator, no userinfo, no path, no whitespace or control byte (nginx refuses them too).
+inline bool valid_host_chars(std::string_view host)
+{
+    for (char c : host) {
+        const auto u = static_cast<unsigned char>(c);
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                        c == '-' || c == '_' || c == ':' || c == '[' || c == ']' || u >= 0x80;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 // Calls `fn` with each item of a `separator`-separated list, trimmed, empty items skipped
 // ("a, ,b" → a, b).
 template <class Fn>

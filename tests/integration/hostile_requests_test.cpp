@@ -205,6 +205,8 @@ std::vector<hostile_case> corpus()
         {"absolute_form_routes_by_authority", "GET http://h.test/abs?x=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n", {200},
          {"GET /abs?x=1 body="}},
         {"absolute_form_bad_scheme", "GET ftp://h.test/ HTTP/1.1\r\n" + host + "\r\n", {400}, {}},
+        {"absolute_form_authority_is_a_list", "GET http://h.test,evil.test/ HTTP/1.1\r\n" + host + "\r\n", {400}, {}},
+        {"absolute_form_authority_with_userinfo", "GET http://u@h.test/ HTTP/1.1\r\n" + host + "\r\n", {400}, {}},
         {"request_line_too_long", "GET /" + std::string(40000, 'x') + " HTTP/1.1\r\n" + host + "\r\n", {414}, {}},
         // Headers.
         {"no_host_11", "GET / HTTP/1.1\r\n\r\n", {400}, {}},

@@ -66,6 +66,13 @@ TEST(split_request_target, origin_and_absolute_forms)
     EXPECT_EQ(t.path, "/");
     EXPECT_EQ(t.query, "q");
 
+    // An authority a Host field could not carry: a list, userinfo, a fragment.
+    EXPECT_FALSE(split_request_target("http://a.test,b.test/", t));
+    EXPECT_FALSE(split_request_target("http://user@a.test/", t));
+    EXPECT_FALSE(split_request_target("http://a.test#x/", t));
+    ASSERT_TRUE(split_request_target("http://[::1]:8080/", t));
+    EXPECT_EQ(t.authority, "[::1]:8080");
+
     EXPECT_FALSE(split_request_target("*", t));
     EXPECT_FALSE(split_request_target("example.com:443", t));
     EXPECT_FALSE(split_request_target("", t));
