@@ -60,15 +60,12 @@ spec:
 // The upstream request sluice makes of an accepted one, as forward() makes it, written out and
 // read back by sluice's own header stage: exactly one request, which passes every check a client
 // request must pass, with the client's method, target and body framing.
-void check_upstream_head(const request_parser::message_type& req, bool chunked, boost::optional<uint64_t> length, std::string_view host,
-                         const head_limits& limits)
+void check_upstream_head(const request_head& req, bool chunked, boost::optional<uint64_t> length,
+                         std::string_view host, const head_limits& limits)
 {
-    request_parser::message_type upstream = req;
-    prepare_upstream_request(upstream, forward_context{"127.0.0.1", host, "80", "http", "0123456789abcdef"});
-    if (chunked) {
-        upstream.erase(http::field::content_length);
-        upstream.chunked(true);
-    }
+    request_head upstream = req;
+    prepare_upstream_request(upstream,
+                             forward_context{"127.0.0.1", host, "80", "http", "0123456789abcdef", {}, {}, chunked});
     std::string wire;
     append_head(wire, upstream);
     // The proxy's fields make the head longer than the client's: the limits grow by what it adds.

@@ -332,9 +332,7 @@ struct request_state {
     bool new_affinity = false;    // the request had no usable affinity cookie: issue one
     bool last_try = true;         // no other try follows this one: relay whatever the upstream says
     uint64_t body_bytes = 0;
-    lent_buffer buffer;  // the body buffer of the request and its response (rs.buf)
-    char* buf = nullptr;
-    size_t buf_size = 0;
+    lent_buffer buffer;  // the body buffer of the request and its response
 };
 
 // After a 101: bytes both ways until either side is done. An idle tunnel holds no buffer: it
@@ -441,8 +439,6 @@ asio::awaitable<attempt_result> open_tunnel(session<Stream>& s, request_state& r
     s.w.counters().tunnels_open.fetch_add(1, std::memory_order_relaxed);
     // The request's body buffer goes back: the pumps borrow one only while they move bytes.
     rs.buffer.reset();
-    rs.buf = nullptr;
-    rs.buf_size = 0;
     tunnel_state t{up_deadline, policy.read_timeout};
     up_deadline.arm(policy.read_timeout);
     s.client_deadline.disarm();
@@ -559,8 +555,8 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
                     co_return attempt_result{attempt_outcome::abort};
                 rs.sent_continue = true;
             }
-            req.body().data = rs.buf;
-            req.body().size = rs.buf_size;
+            req.body().data = rs.buffer.data();
+            req.body().size = rs.buffer.size();
             if (s.client_buf.capacity() < body_read_size)
                 s.client_buf.reserve(body_read_size);
             error_code ec = read_buffered(s.client, s.client_buf, rs.parser);
@@ -580,7 +576,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
                                              ? attempt_outcome::abort
                                              : attempt_outcome::failed,
                                          400};
-            got = rs.buf_size - req.body().size;
+            got = rs.buffer.size() - req.body().size;
             last = rs.parser.is_done();
             if (got == 0 && !last && head_sent)
                 continue;
@@ -594,7 +590,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
         if (!head_sent)
             wire.add(head);
         if (!rs.no_body)
-            wire.add_body(rs.buf, got, last, chunked_up);
+            wire.add_body(rs.buffer.data(), got, last, chunked_up);
         error_code ec = write_now(up, wire);
         if (would_block(ec))
             ec = co_await finish_write(up, wire, up_deadline, policy.send_timeout);
@@ -686,8 +682,8 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
         size_t got = 0;
         bool last = rp->is_done();
         if (!last) {
-            res.body().data = rs.buf;
-            res.body().size = rs.buf_size;
+            res.body().data = rs.buffer.data();
+            res.body().size = rs.buffer.size();
             error_code ec = read_buffered(up, s.upstream_buf, *rp);
             if (would_block(ec)) {
                 up_deadline.arm(policy.read_timeout);
@@ -702,7 +698,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
                     co_return attempt_result{attempt_outcome::failed, timed_out(ec, up_deadline) ? 504u : 502u};
                 co_return attempt_result{attempt_outcome::abort};  // truncated: the client must see it
             }
-            got = rs.buf_size - res.body().size;
+            got = rs.buffer.size() - res.body().size;
             last = rp->is_done();
             s.log.attempt_bytes += got;
             s.log.body_bytes += got;
@@ -713,7 +709,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
         if (!header_sent)
             wire.add(head);
         if (body_follows)
-            wire.add_body(rs.buf, got, last, chunked_down);
+            wire.add_body(rs.buffer.data(), got, last, chunked_down);
         error_code ec = write_now(s.client, wire, &s.bytes_out);
         if (would_block(ec))
             ec = co_await finish_write(s.client, wire, s.client_deadline, policy.send_timeout, &s.bytes_out);
@@ -910,11 +906,7 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
     if (s.w.has_access_log())
         s.log.request_id.assign(request_id);
     prepare_upstream_request(req, forward_context{client.remote_addr, client.best_host, client.port, client.scheme,
-                                                  request_id, rs.loc.upstream_vhost, client.forwarded_for});
-    if (chunked) {
-        req.erase(http::field::content_length);
-        req.chunked(true);
-    }
+                                                  request_id, rs.loc.upstream_vhost, client.forwarded_for, chunked});
     if (rs.loc.policy.set_request_headers && rs.inputs)
         set_request_headers(s, rs, *rs.loc.policy.set_request_headers);
     if (!rs.upgrade.empty())
@@ -926,8 +918,6 @@ asio::awaitable<bool> forward(session<Stream>& s, request_state& rs, const clien
         req.set(http::field::connection, "upgrade");
 
     rs.buffer = s.w.take_buffer();
-    rs.buf = rs.buffer.data();
-    rs.buf_size = rs.buffer.size();
 
     if (answer_now)
         co_return co_await answer_custom_error(s, rs, answer_now);

@@ -50,6 +50,10 @@ void prepare_upstream_request(request_head& req, const forward_context& ctx)
     const std::string_view original_xff = req[x_forwarded_for.text];
     remove_hop_by_hop(req);
     req.erase(http::field::expect);  // sluice answers 100-continue itself
+    if (ctx.chunked_body) {  // Transfer-Encoding went with the hop-by-hop fields
+        req.erase(http::field::content_length);
+        req.set(http::field::transfer_encoding, "chunked");
+    }
     req.erase(proxy);
     req.version(11);
     req.set(http::field::host, ctx.upstream_host.empty() ? ctx.best_host : ctx.upstream_host);

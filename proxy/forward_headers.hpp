@@ -19,6 +19,7 @@ struct forward_context {
     std::string_view request_id;   // $req_id: the client's X-Request-ID, else a generated one
     std::string_view upstream_host = {};  // upstream-vhost: the Host sent upstream, if set
     std::string_view forwarded_for = {};  // X-Forwarded-For to send; empty: client_ip
+    bool chunked_body = false;            // the client's body is chunked: so is the upstream's
 };
 
 // The request as the upstream and the logs should see it: nginx's $remote_addr after the realip
@@ -47,7 +48,8 @@ void remove_hop_by_hop(header_fields& fields);
 
 // Turns the client's request header into the upstream request header: hop-by-hop fields out,
 // Host, X-Request-ID, X-Real-IP, X-Forwarded-{For,Host,Port,Proto}, X-Scheme,
-// X-Original-Forwarded-For set, the httpoxy "Proxy" field dropped. HTTP/1.1 to the upstream.
+// X-Original-Forwarded-For set, the httpoxy "Proxy" field dropped. HTTP/1.1 to the upstream, its
+// body framed by Content-Length as received or, for a chunked body, by chunked alone.
 void prepare_upstream_request(request_head& req, const forward_context& ctx);
 
 // Turns the upstream's response header into the client's: hop-by-hop fields and nginx's

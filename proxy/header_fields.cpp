@@ -6,8 +6,6 @@
 #include <new>
 #include <string>
 
-#include <boost/beast/core/string.hpp>
-
 #include "proxy/text.hpp"
 
 namespace sluice {
@@ -23,7 +21,7 @@ constexpr size_t first_list_capacity = 16;
 
 char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 
-bool same_name(std::string_view a, std::string_view b) noexcept
+bool equal_ignoring_case(std::string_view a, std::string_view b) noexcept
 {
     if (a.size() != b.size())
         return false;
@@ -49,7 +47,7 @@ std::pair<std::string_view, std::string_view> split_last_item(std::string_view l
 bool has_token(std::string_view list, std::string_view token)
 {
     bool found = false;
-    for_each_item(list, [&](std::string_view item) { found = found || same_name(item, token); });
+    for_each_item(list, [&](std::string_view item) { found = found || equal_ignoring_case(item, token); });
     return found;
 }
 
@@ -152,31 +150,39 @@ header_fields::value_type header_fields::make(field name, std::string_view name_
     return v;
 }
 
-bool header_fields::matches(const value_type& v, std::string_view name) const noexcept
+namespace {
+
+// The two ways a field is named: by Beast's id, or by its text in any case.
+auto with_id(http::field name)
 {
-    return same_name(v.name_string(), name);
+    return [name](const header_fields::value_type& v) { return v.name() == name; };
 }
+
+auto with_name(std::string_view name)
+{
+    return [name](const header_fields::value_type& v) { return equal_ignoring_case(v.name_string(), name); };
+}
+
+}  // namespace
 
 header_fields::const_iterator header_fields::find(field name) const noexcept
 {
-    return std::find_if(list_.begin(), list_.end(), [name](const value_type& v) { return v.name_ == name; });
+    return std::find_if(list_.begin(), list_.end(), with_id(name));
 }
 
 header_fields::const_iterator header_fields::find(std::string_view name) const noexcept
 {
-    return std::find_if(list_.begin(), list_.end(), [&](const value_type& v) { return matches(v, name); });
+    return std::find_if(list_.begin(), list_.end(), with_name(name));
 }
 
 size_t header_fields::count(field name) const noexcept
 {
-    return static_cast<size_t>(
-        std::count_if(list_.begin(), list_.end(), [name](const value_type& v) { return v.name_ == name; }));
+    return static_cast<size_t>(std::count_if(list_.begin(), list_.end(), with_id(name)));
 }
 
 size_t header_fields::count(std::string_view name) const noexcept
 {
-    return static_cast<size_t>(
-        std::count_if(list_.begin(), list_.end(), [&](const value_type& v) { return matches(v, name); }));
+    return static_cast<size_t>(std::count_if(list_.begin(), list_.end(), with_name(name)));
 }
 
 std::string_view header_fields::operator[](field name) const noexcept
@@ -200,70 +206,67 @@ void header_fields::insert(std::string_view name, std::string_view value)
 
 void header_fields::insert(field name, std::string_view name_string, std::string_view value)
 {
+    append(make(name, name_string, value));
+}
+
+void header_fields::append(value_type v)
+{
     if (list_.capacity() == 0)
         list_.reserve(first_list_capacity);
-    list_.push_back(make(name, name_string, value));
+    list_.push_back(v);
 }
 
 template <class Same>
-void header_fields::replace(std::vector<value_type>::iterator it, std::string_view value, Same same)
+bool header_fields::replace_first(Same same, std::string_view value)
 {
+    auto it = std::find_if(list_.begin(), list_.end(), same);
+    if (it == list_.end())
+        return false;
     const std::string_view kept = keep(trim_ows(value));
     it->value_text_ = kept.data();
     it->value_size_ = static_cast<uint32_t>(kept.size());
     list_.erase(std::remove_if(it + 1, list_.end(), same), list_.end());
+    return true;
 }
 
 void header_fields::set(field name, std::string_view value)
 {
-    auto same = [name](const value_type& v) { return v.name_ == name; };
-    if (auto it = std::find_if(list_.begin(), list_.end(), same); it != list_.end())
-        return replace(it, value, same);
-    insert(name, value);
+    if (!replace_first(with_id(name), value))
+        insert(name, value);
 }
 
 void header_fields::set(std::string_view name, std::string_view value)
 {
-    auto same = [&](const value_type& v) { return matches(v, name); };
-    if (auto it = std::find_if(list_.begin(), list_.end(), same); it != list_.end())
-        return replace(it, value, same);
-    insert(name, value);
+    if (!replace_first(with_name(name), value))
+        insert(name, value);
 }
 
 void header_fields::set(const field_name& name, std::string_view value)
 {
     if (name.id != field::unknown)
-        return set(name.id, value);
-    auto same = [&](const value_type& v) { return matches(v, name.text); };
-    if (auto it = std::find_if(list_.begin(), list_.end(), same); it != list_.end())
-        return replace(it, value, same);
-    if (list_.capacity() == 0)
-        list_.reserve(first_list_capacity);
-    list_.push_back(make(field::unknown, name.text, value, false));
+        set(name.id, value);
+    else if (!replace_first(with_name(name.text), value))
+        append(make(field::unknown, name.text, value, false));
 }
 
 header_fields::const_iterator header_fields::erase(const_iterator pos) { return list_.erase(pos); }
 
-size_t header_fields::erase(field name)
+template <class Same>
+size_t header_fields::erase_all(Same same)
 {
     const size_t before = list_.size();
-    list_.erase(std::remove_if(list_.begin(), list_.end(), [name](const value_type& v) { return v.name_ == name; }),
-                list_.end());
+    list_.erase(std::remove_if(list_.begin(), list_.end(), same), list_.end());
     return before - list_.size();
 }
 
-size_t header_fields::erase(std::string_view name)
-{
-    const size_t before = list_.size();
-    list_.erase(std::remove_if(list_.begin(), list_.end(), [&](const value_type& v) { return matches(v, name); }),
-                list_.end());
-    return before - list_.size();
-}
+size_t header_fields::erase(field name) { return erase_all(with_id(name)); }
+
+size_t header_fields::erase(std::string_view name) { return erase_all(with_name(name)); }
 
 bool header_fields::get_chunked_impl() const
 {
     // Chunked when it is the last transfer coding of the (first) Transfer-Encoding field.
-    return boost::beast::iequals(split_last_item((*this)[field::transfer_encoding]).second, "chunked");
+    return equal_ignoring_case(split_last_item((*this)[field::transfer_encoding]).second, "chunked");
 }
 
 bool header_fields::get_keep_alive_impl(unsigned version) const
@@ -316,7 +319,7 @@ void header_fields::set_keep_alive_impl(unsigned version, bool keep_alive)
     const std::string_view current = it == end() ? std::string_view() : it->value();
     std::string options;
     for_each_item(current, [&](std::string_view item) {
-        if (same_name(item, "close") || same_name(item, "keep-alive"))
+        if (equal_ignoring_case(item, "close") || equal_ignoring_case(item, "keep-alive"))
             return;
         if (!options.empty())
             options += ", ";

@@ -113,10 +113,12 @@ private:
     // A copy of `s` in the arena (no copy for an empty view).
     std::string_view keep(std::string_view s);
     value_type make(field name, std::string_view name_string, std::string_view value, bool keep_name = true);
-    // Gives the field `it` points at a new value and erases the later fields that `same` matches.
+    void append(value_type v);
+    // Gives the first field that `same` matches the value and erases the others; false when none.
     template <class Same>
-    void replace(std::vector<value_type>::iterator it, std::string_view value, Same same);
-    bool matches(const value_type& v, std::string_view name) const noexcept;
+    bool replace_first(Same same, std::string_view value);
+    template <class Same>
+    size_t erase_all(Same same);
     void copy_from(const header_fields& other);
     void release() noexcept;
 
