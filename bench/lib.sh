@@ -24,6 +24,26 @@ sum_tree() {
 # Proportional set size in KiB, and CPU ticks (user + system), of a process and its children.
 pss_tree() { sum_tree "$1" smaps_rollup '/^Pss:/ {print $2}'; }
 cpu_ticks_tree() { sum_tree "$1" stat '{print $14 + $15}'; }
+# A process and its children (nginx's workers), comma-separated, as perf's -p takes them.
+tree_pids() { echo "$1" $(pgrep -P "$1" || true) | tr ' ' ','; }
+
+# Whether perf (linux-perf) can count a process's system calls here: it needs the
+# raw_syscalls tracepoints, which a container or perf_event_paranoid may deny.
+syscalls_countable() {
+  command -v perf >/dev/null && perf stat -x, -e raw_syscalls:sys_enter -p $$ -- sleep 0.01 >/dev/null 2>&1
+}
+# count_syscalls_start PIDS FILE: counts the system calls of PIDS into FILE until
+# count_syscalls_stop; prints perf's process id.
+count_syscalls_start() {
+  perf stat -x, -e raw_syscalls:sys_enter -p "$1" -o "$2" >/dev/null 2>&1 &
+  echo $!
+}
+# count_syscalls_stop PERF_PID FILE: stops the count and prints it.
+count_syscalls_stop() {
+  kill -INT "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$2"
+}
 
 # hold_idle PORT HOST N [tls]: opens N keep-alive connections to 127.0.0.1:PORT (over TLS, not
 # verified, with HOST as SNI, when the fourth argument is "tls"), makes one request on each,
@@ -74,6 +94,8 @@ idle_growth_kib() {
 
 # Median of a space-separated list of numbers.
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+# The median, or "-" when the values are "-" (not measured).
+median_or_dash() { if grep -q '[0-9]' <<<"$1"; then median "$(tr -d -- '-' <<<"$1")"; else echo -; fi; }
 
 # a/b with two decimals.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }

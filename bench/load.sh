@@ -6,6 +6,8 @@
 #
 #   bench/load.sh [-d SECONDS] [-r ROUNDS] [-c "50 256"] [-w WORKERS] [-l]
 #
+# Where perf (linux-perf) may count system calls, each proxy's system calls per request are
+# printed too.
 # -l turns access logs on in sluice and nginx (ingress-nginx's format, to a file each), as a
 # default ingress-nginx installation runs; without it both log nothing.
 set -euo pipefail
@@ -150,20 +152,24 @@ for port in "$echo_port" "$sluice_port" "$nginx_port" "$haproxy_port"; do
 done
 
 
-# run NAME PORT PID CONNS HOST PATH → "reqs_per_s p99_ms cpu_us_per_req"
+# run NAME PORT PID CONNS HOST PATH → "reqs_per_s p99_ms cpu_us_per_req syscalls_per_req"
+# (the last is "-" where perf cannot count system calls).
 run() {
-  local port=$2 pid=$3 c=$4 host=$5 path=$6 out before after
+  local port=$2 pid=$3 c=$4 host=$5 path=$6 out before after perf_pid="" calls=""
+  [ "$count_syscalls" = 0 ] || perf_pid=$(count_syscalls_start "$(tree_pids "$pid")" "$work/syscalls")
   before=$(cpu_ticks_tree "$pid")
   out=$(wrk -t1 -c"$c" -d"${duration}s" --latency -H "Host: $host" "http://127.0.0.1:$port$path" 2>&1)
   after=$(cpu_ticks_tree "$pid")
-  awk -v before="$before" -v after="$after" -v hz="$ticks_per_s" '
+  [ -z "$perf_pid" ] || calls=$(count_syscalls_stop "$perf_pid" "$work/syscalls")
+  awk -v before="$before" -v after="$after" -v hz="$ticks_per_s" -v calls="$calls" '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /^ +99%/ { p99 = ms($2) }
     /requests in/ { n = $1 }
     /Requests\/sec/ { rps = $2 }
     /Non-2xx|Socket errors/ { err = err $0 " " }
     END { cpu = (after - before) / hz * 1e6 / (n > 0 ? n : 1);
-          printf "%.0f %.2f %.1f %s\n", rps, p99, cpu, (err == "" ? "" : "ERR:" err) }' <<<"$out"
+          sys = (calls == "" ? "-" : sprintf("%.2f", calls / (n > 0 ? n : 1)));
+          printf "%.0f %.2f %.1f %s %s\n", rps, p99, cpu, sys, (err == "" ? "" : "ERR:" err) }' <<<"$out"
 }
 
 # Idle keep-alive connections, measured first on the fresh processes: PSS of each proxy before and
@@ -185,7 +191,9 @@ if [ "$idle" -gt 0 ]; then
     "$(awk -v a="${idle_kib[sluice]}" -v b="${idle_kib[haproxy]}" 'BEGIN{print a/b}')"
 fi
 
-declare -A rps p99 cpu
+declare -A rps p99 cpu sys
+count_syscalls=0
+syscalls_countable && count_syscalls=1
 proxies="sluice nginx haproxy sluice-rw nginx-rw"
 printf "sluice %s vs nginx %s vs HAProxy %s; %s worker(s); wrk %ss x %s round(s)\n" \
   "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nginx -v 2>&1 | sed 's/.*\///')" \
@@ -201,26 +209,31 @@ for c in $conns; do
         sluice-rw) port=$sluice_port pid=$sluice_pid host=bench-rewrite.local path=/something/users/42 ;;
         nginx-rw) port=$nginx_port pid=$nginx_master host=bench-rewrite.local path=/something/users/42 ;;
       esac
-      read -r a b d e <<<"$(run "$name" "$port" "$pid" "$c" "$host" "$path")"
+      read -r a b d f e <<<"$(run "$name" "$port" "$pid" "$c" "$host" "$path")"
       [ -z "${e:-}" ] || echo "  warning: $name c=$c: $e"
       rps[$name,$c]="${rps[$name,$c]:-} $a"; p99[$name,$c]="${p99[$name,$c]:-} $b"; cpu[$name,$c]="${cpu[$name,$c]:-} $d"
+      sys[$name,$c]="${sys[$name,$c]:-} $f"
     done
   done
 done
 
-printf "\n%-6s %-9s %10s %9s %12s\n" conns proxy "req/s" "p99 ms" "CPU us/req"
+# syscalls/req: the proxy's system calls per request (perf), "-" where perf cannot count them.
+printf "\n%-6s %-9s %10s %9s %12s %13s\n" conns proxy "req/s" "p99 ms" "CPU us/req" "syscalls/req"
 for c in $conns; do
   for name in $proxies; do
-    printf "%-6s %-9s %10s %9s %12s\n" "$c" "$name" "$(median "${rps[$name,$c]}")" "$(median "${p99[$name,$c]}")" "$(median "${cpu[$name,$c]}")"
+    printf "%-6s %-9s %10s %9s %12s %13s\n" "$c" "$name" "$(median "${rps[$name,$c]}")" "$(median "${p99[$name,$c]}")" \
+      "$(median "${cpu[$name,$c]}")" "$(median_or_dash "${sys[$name,$c]}")"
   done
 done
-printf "\n%-6s %-18s %8s %8s %10s\n" conns ratio "req/s" "p99" "CPU/req"
+printf "\n%-6s %-18s %8s %8s %10s %13s\n" conns ratio "req/s" "p99" "CPU/req" "syscalls/req"
 for c in $conns; do
   for pair in sluice/nginx sluice/haproxy sluice-rw/nginx-rw sluice-rw/sluice; do
     one=${pair%/*} other=${pair#*/}
     awk -v a="$(median "${rps[$one,$c]}")" -v b="$(median "${rps[$other,$c]}")" \
         -v pa="$(median "${p99[$one,$c]}")" -v pb="$(median "${p99[$other,$c]}")" \
-        -v ca="$(median "${cpu[$one,$c]}")" -v cb="$(median "${cpu[$other,$c]}")" -v c="$c" -v p="$pair" \
-        'BEGIN { printf "%-6s %-18s %8.2f %8.2f %10.2f\n", c, p, a/b, pa/pb, ca/cb }'
+        -v ca="$(median "${cpu[$one,$c]}")" -v cb="$(median "${cpu[$other,$c]}")" \
+        -v sa="$(median_or_dash "${sys[$one,$c]}")" -v sb="$(median_or_dash "${sys[$other,$c]}")" -v c="$c" -v p="$pair" \
+        'BEGIN { s = (sa == "-" || sb == "-") ? "-" : sprintf("%.2f", sa/sb);
+                 printf "%-6s %-18s %8.2f %8.2f %10.2f %13s\n", c, p, a/b, pa/pb, ca/cb, s }'
   done
 done

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <optional>
 
+#include <netinet/tcp.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -76,6 +78,16 @@ bool has_buffered_input(const tcp::socket&) { return false; }
 bool has_buffered_input(const tls_stream& s) { return s.has_buffered_input(); }
 bool wants_write(const tcp::socket&) { return false; }
 bool wants_write(const tls_stream& s) { return s.wants_write(); }
+
+// Has every read on the socket report whether bytes remain (TCP_INQ), so that a read that
+// emptied it makes the next one wait for the next readiness event instead of first failing
+// with EAGAIN (third_party/asio/README.md). Without it (a kernel before 4.18) reads only cost
+// that extra system call.
+void report_unread_bytes(tcp::socket& socket)
+{
+    int on = 1;
+    ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on);
+}
 
 // "example.com:8080" → "example.com", "[::1]:8080" → "[::1]".
 std::string_view host_without_port(std::string_view host)
@@ -494,6 +506,7 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
         }
         error_code ignored;  // Nagle only delays small writes; failing to disable it is harmless
         lowest(up).set_option(tcp::no_delay(true), ignored);
+        report_unread_bytes(lowest(up));
         lowest(up).non_blocking(true, ec);
         if (ec)
             co_return attempt_result{attempt_outcome::retry, 502u};
@@ -1434,6 +1447,7 @@ bool prepare_client(tcp::socket& socket, std::string& client_ip, std::string& se
     auto remote = socket.remote_endpoint(ec);
     auto local = socket.local_endpoint(ec);
     socket.set_option(tcp::no_delay(true), ec);  // failure only costs latency
+    report_unread_bytes(socket);
     socket.non_blocking(true, ec);
     if (ec)
         return false;  // the connection is already unusable

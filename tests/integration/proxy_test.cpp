@@ -5,7 +5,9 @@
 #include <random>
 
 #include <gtest/gtest.h>
+#include <netinet/tcp.h>
 #include <openssl/evp.h>
+#include <sys/socket.h>
 
 #include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/read.hpp>
@@ -19,6 +21,8 @@ namespace sluice::test {
 namespace {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 std::string sha256_hex(const std::string& path)
@@ -42,6 +46,26 @@ std::string sha256_hex(const std::string& path)
         hex += b;
     }
     return hex;
+}
+
+// Sends `bytes` and the end of the stream in one TCP segment: corked, the bytes wait in the send
+// queue and the kernel tacks the FIN onto them, so the peer's one readiness event covers both.
+void send_with_fin(tcp::socket& s, const std::string& bytes)
+{
+    int on = 1;
+    ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+    asio::write(s, asio::buffer(bytes));
+    s.shutdown(tcp::socket::shutdown_send);
+}
+
+// The lines of a file.
+std::vector<std::string> lines_of(const std::filesystem::path& file)
+{
+    std::ifstream in(file);
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);)
+        out.push_back(line);
+    return out;
 }
 
 class proxying : public ::testing::Test {
@@ -316,6 +340,83 @@ TEST_F(proxying, large_chunked_and_close_delimited_responses_stream)
     EXPECT_TRUE(r.keep_alive);
     EXPECT_EQ(c.request("GET", "/after", "proxy.test").status, 200u);
     s_->remove("raw.yaml");
+    s_->wait_for_generation_after(s_->generation());
+}
+
+TEST_F(proxying, a_read_that_empties_a_socket_makes_the_next_wait_for_readiness)
+{
+    // A read that took everything a socket held is not followed by a read that fails with
+    // EAGAIN: the next request on a keep-alive client connection, and the next response on a
+    // pooled upstream connection, are read once each, when they arrive. strace watches sluice's
+    // socket reads while one connection sends requests with pauses between them.
+    http_connection c(s_->port());
+    ASSERT_EQ(c.request("GET", "/warm", "proxy.test").status, 200u);  // both connections exist now
+    auto trace = s_->dir() / "reads.strace";
+    process strace("/usr/bin/strace", {"-f", "-p", std::to_string(s_->proc().pid()), "-e", "trace=recvmsg,recvfrom",
+                                       "-o", trace.string()});
+    ASSERT_TRUE(strace.wait_for_line(std::regex("attached"))) << strace.log();
+    const int requests = 5;
+    for (int i = 0; i < requests; ++i) {
+        std::this_thread::sleep_for(50ms);  // every read finds the socket empty at first
+        auto r = c.request("GET", "/n" + std::to_string(i), "proxy.test");
+        ASSERT_EQ(r.status, 200u);
+        EXPECT_EQ(r.json()["path"], "/n" + std::to_string(i));
+    }
+    strace.terminate();  // detaches
+    int reads = 0;
+    std::vector<std::string> failed;
+    for (const auto& line : lines_of(trace)) {
+        if (line.find("EAGAIN") != std::string::npos)
+            failed.push_back(line);
+        else if (std::regex_search(line, std::regex(R"(= [1-9][0-9]*$)")))
+            ++reads;
+    }
+    EXPECT_GE(reads, 2 * requests) << "each request and each response is read";
+    EXPECT_TRUE(failed.empty()) << failed.size() << " reads failed with EAGAIN, the first: " << failed.front();
+    std::filesystem::remove(trace);
+}
+
+TEST_F(proxying, the_end_of_a_stream_arriving_with_its_last_bytes_is_seen)
+{
+    // The read that takes the last bytes also learns that the stream ends, so nothing waits for a
+    // readiness event that already came: an upstream's close-delimited body, sent with its FIN in
+    // one segment after a pause, ends the response; a client's last request, sent with its FIN
+    // in one segment, is answered and the connection closed.
+    raw_server closing([&](tcp::socket& s) {
+        asio::streambuf req;
+        asio::read_until(s, req, "\r\n\r\n");
+        asio::write(s, asio::buffer(std::string("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")));
+        std::this_thread::sleep_for(100ms);  // sluice has read the head and waits for the body
+        send_with_fin(s, "the body and the end, together");
+    });
+    uint64_t g = s_->generation();
+    s_->write("fin.yaml", service_yaml("closing", {closing.port()}) + "---\n" +
+                              ingress_yaml("fin", "fin.test", {{"/", "Prefix", "closing"}}));
+    s_->wait_for_generation_after(g);
+
+    asio::io_context io;
+    tcp::socket client(io);
+    client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), s_->port()));
+    timeval tv{10, 0};  // a bound on each read, so that a missed end fails instead of hanging
+    ::setsockopt(client.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    asio::write(client, asio::buffer(std::string("GET /first HTTP/1.1\r\nHost: fin.test\r\n\r\n")));
+    beast::flat_buffer buffer;
+    http::response<http::string_body> first;
+    http::read(client, buffer, first);
+    EXPECT_EQ(first.result_int(), 200u);
+    EXPECT_EQ(first.body(), "the body and the end, together");
+    EXPECT_TRUE(first.keep_alive());
+
+    std::this_thread::sleep_for(100ms);  // sluice waits for the next request
+    send_with_fin(client, "GET /get HTTP/1.1\r\nHost: proxy.test\r\n\r\n");
+    http::response<http::string_body> second;
+    http::read(client, buffer, second);
+    EXPECT_EQ(second.result_int(), 200u);
+    boost::system::error_code ec;
+    char byte;
+    EXPECT_EQ(client.read_some(asio::buffer(&byte, 1), ec), 0u);
+    EXPECT_EQ(ec, asio::error::eof) << "sluice closes a connection its client has finished: " << ec.message();
+    s_->remove("fin.yaml");
     s_->wait_for_generation_after(s_->generation());
 }
 
