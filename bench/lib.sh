@@ -38,10 +38,11 @@ count_syscalls_start() {
   perf stat -x, -e raw_syscalls:sys_enter -p "$1" -o "$2" >/dev/null 2>&1 &
   echo $!
 }
-# count_syscalls_stop PERF_PID FILE: stops the count and prints it.
+# count_syscalls_stop PERF_PID FILE: stops the count and prints it. perf was started in a
+# command substitution, so it is not this shell's child: wait for it to go.
 count_syscalls_stop() {
   kill -INT "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
   awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$2"
 }
 

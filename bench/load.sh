@@ -4,21 +4,23 @@
 # interleaved round by round. Prints req/s, p99 latency and proxy CPU time per request, and the
 # ratios sluice/nginx and sluice/haproxy.
 #
-#   bench/load.sh [-d SECONDS] [-r ROUNDS] [-c "50 256"] [-w WORKERS] [-l]
+#   bench/load.sh [-d SECONDS] [-r ROUNDS] [-c "50 256"] [-w WORKERS] [-l] [-b OTHER_SLUICE]
 #
 # Where perf (linux-perf) may count system calls, each proxy's system calls per request are
 # printed too.
+# -b runs another sluice binary (an earlier build, say) as "base" in the same rounds, and prints
+# the ratio sluice/base.
 # -l turns access logs on in sluice and nginx (ingress-nginx's format, to a file each), as a
 # default ingress-nginx installation runs; without it both log nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
-duration=5 rounds=2 conns="50 256" workers=1 logs=0 idle=1000
-while getopts "d:r:c:w:li:" opt; do
+duration=5 rounds=2 conns="50 256" workers=1 logs=0 idle=1000 base=""
+while getopts "d:r:c:w:li:b:" opt; do
   case $opt in
-    d) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) conns=$OPTARG ;; w) workers=$OPTARG ;; l) logs=1 ;; i) idle=$OPTARG ;;
-    *) echo "usage: $0 [-d seconds] [-r rounds] [-c \"50 256\"] [-w workers] [-l] [-i idle-connections]" >&2; exit 2 ;;
+    d) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) conns=$OPTARG ;; w) workers=$OPTARG ;; l) logs=1 ;; i) idle=$OPTARG ;; b) base=$OPTARG ;;
+    *) echo "usage: $0 [-d seconds] [-r rounds] [-c \"50 256\"] [-w workers] [-l] [-i idle-connections] [-b other-sluice]" >&2; exit 2 ;;
   esac
 done
 
@@ -70,6 +72,15 @@ fi
 build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$sluice_port" --https-port 0 --access-log "$sluice_log" \
   --status-port "$status_port" --workers "$workers" -v 1 2>"$work/sluice.log" & pids+=($!)
 sluice_pid=$!
+base_port=""
+if [ -n "$base" ]; then
+  base_port=$(free_port)
+  base_log=off
+  [ "$logs" = 0 ] || base_log="$work/base-access.log"
+  "$base" --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$base_port" --https-port 0 --access-log "$base_log" \
+    --status-port "$(free_port)" --workers "$workers" -v 1 2>"$work/base.log" & pids+=($!)
+  base_pid=$!
+fi
 
 # nginx configured as ingress-nginx configures a location: the same forwarded headers, HTTP/1.1
 # and keep-alive to the upstream, no access log (sluice has none yet).
@@ -147,7 +158,7 @@ haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.log" & pids+=($!)
 haproxy_pid=$!
 
 # Wait for every listener, then warm each path once.
-for port in "$echo_port" "$sluice_port" "$nginx_port" "$haproxy_port"; do
+for port in "$echo_port" "$sluice_port" "$nginx_port" "$haproxy_port" $base_port; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" -H 'Host: bench.local' && break; sleep 0.05; done
 done
 
@@ -195,6 +206,8 @@ declare -A rps p99 cpu sys
 count_syscalls=0
 syscalls_countable && count_syscalls=1
 proxies="sluice nginx haproxy sluice-rw nginx-rw"
+pairs="sluice/nginx sluice/haproxy sluice-rw/nginx-rw sluice-rw/sluice"
+[ -z "$base" ] || { proxies="$proxies base"; pairs="$pairs sluice/base"; }
 printf "sluice %s vs nginx %s vs HAProxy %s; %s worker(s); wrk %ss x %s round(s)\n" \
   "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nginx -v 2>&1 | sed 's/.*\///')" \
   "$(haproxy -v | head -1 | awk '{print $3}')" "$workers" "$duration" "$rounds"
@@ -208,6 +221,7 @@ for c in $conns; do
         haproxy) port=$haproxy_port pid=$haproxy_pid ;;
         sluice-rw) port=$sluice_port pid=$sluice_pid host=bench-rewrite.local path=/something/users/42 ;;
         nginx-rw) port=$nginx_port pid=$nginx_master host=bench-rewrite.local path=/something/users/42 ;;
+        base) port=$base_port pid=$base_pid ;;
       esac
       read -r a b d f e <<<"$(run "$name" "$port" "$pid" "$c" "$host" "$path")"
       [ -z "${e:-}" ] || echo "  warning: $name c=$c: $e"
@@ -227,7 +241,7 @@ for c in $conns; do
 done
 printf "\n%-6s %-18s %8s %8s %10s %13s\n" conns ratio "req/s" "p99" "CPU/req" "syscalls/req"
 for c in $conns; do
-  for pair in sluice/nginx sluice/haproxy sluice-rw/nginx-rw sluice-rw/sluice; do
+  for pair in $pairs; do
     one=${pair%/*} other=${pair#*/}
     awk -v a="$(median "${rps[$one,$c]}")" -v b="$(median "${rps[$other,$c]}")" \
         -v pa="$(median "${p99[$one,$c]}")" -v pb="$(median "${p99[$other,$c]}")" \
