@@ -129,8 +129,9 @@ TEST_F(balancing, upstream_hash_by_is_stable_and_moves_only_the_keys_of_a_remove
     for (const auto& [uri, pod] : before) {
         std::string now = pod_of(http_get(s_->port(), uri, "hash.test"));
         EXPECT_NE(now, pod_name(2));
-        if (pod != pod_name(2))
+        if (pod != pod_name(2)) {
             EXPECT_EQ(now, pod) << uri;  // keys on the other pods stay where they were
+        }
         moved += now != pod ? 1 : 0;
     }
     EXPECT_EQ(moved, static_cast<int>(std::count_if(before.begin(), before.end(),
