@@ -78,6 +78,9 @@ bool has_buffered_input(const tcp::socket&) { return false; }
 bool has_buffered_input(const tls_stream& s) { return s.has_buffered_input(); }
 bool wants_write(const tcp::socket&) { return false; }
 bool wants_write(const tls_stream& s) { return s.wants_write(); }
+// After a wait on the stream's socket: a TLS read may try the socket again.
+void readiness_seen(tcp::socket&) {}
+void readiness_seen(tls_stream& s) { s.readiness_seen(); }
 
 // Has every read on the socket report whether bytes remain (TCP_INQ), so that a read that
 // emptied it makes the next one wait for the next readiness event instead of first failing
@@ -404,6 +407,7 @@ asio::awaitable<void> pump(session<Stream>& s, From& from, To& to, deadline_slot
                 wants_write(from) ? tcp::socket::wait_write : tcp::socket::wait_read, nothrow);
             if (ec)
                 break;
+            readiness_seen(from);
         }
         lent_buffer lent = s.w.take_buffer();
         size_t n = from.read_some(asio::buffer(lent.data(), lent.size()), ec);

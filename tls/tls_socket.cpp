@@ -5,6 +5,10 @@
 #include <cstring>
 #include <new>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <openssl/bio.h>
 #include <openssl/err.h>
 
 #include <boost/asio/ssl/error.hpp>
@@ -18,22 +22,144 @@ namespace {
 // The largest TLS record's payload: leading small buffers are gathered up to this.
 constexpr size_t record_size = 16384;
 
+// TCP_CM_INQ (Linux 4.18): the control message a socket with TCP_INQ adds to each read.
+constexpr int tcp_cm_inq = 36;
+
+// The state of sluice's socket BIO: OpenSSL's socket BIO, plus what its last read learned.
+struct socket_bio_state {
+    int fd;
+    // The last read took everything the socket held (TCP_CM_INQ said 0, or it found nothing):
+    // until the socket is reported readable again, a read would only fail with EAGAIN.
+    bool drained = false;
+    bool eof = false;  // a read returned the end of the stream (BIO_eof)
+};
+
+socket_bio_state& state_of(BIO* b) { return *static_cast<socket_bio_state*>(BIO_get_data(b)); }
+
+int socket_bio_read(BIO* b, char* out, int size)
+{
+    socket_bio_state& st = state_of(b);
+    BIO_clear_retry_flags(b);
+    iovec iov{out, static_cast<size_t>(size)};
+    union {
+        cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int))];
+    } control;
+    for (;;) {
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.bytes;
+        msg.msg_controllen = sizeof control.bytes;
+        ssize_t n = ::recvmsg(st.fd, &msg, 0);
+        if (n > 0) {
+            // A socket without TCP_INQ sends no control message: never known to be drained.
+            // A received FIN counts as one byte left, so the end of the stream is read at once.
+            st.drained = false;
+            for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == tcp_cm_inq && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                    int left;
+                    std::memcpy(&left, CMSG_DATA(c), sizeof left);
+                    st.drained = left == 0;
+                }
+            }
+            return static_cast<int>(n);
+        }
+        if (n == 0) {
+            st.eof = true;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            st.drained = true;
+            BIO_set_retry_read(b);
+        }
+        return -1;  // errno stays as recvmsg left it, for SSL_ERROR_SYSCALL
+    }
+}
+
+int socket_bio_write(BIO* b, const char* in, int size)
+{
+    BIO_clear_retry_flags(b);
+    for (;;) {
+        ssize_t n = ::send(state_of(b).fd, in, static_cast<size_t>(size), MSG_NOSIGNAL);
+        if (n >= 0)
+            return static_cast<int>(n);
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            BIO_set_retry_write(b);
+        return -1;
+    }
+}
+
+// The controls OpenSSL's socket BIO answers that an SSL object asks of its BIO.
+long socket_bio_ctrl(BIO* b, int cmd, long, void* ptr)
+{
+    switch (cmd) {
+    case BIO_CTRL_EOF:
+        return state_of(b).eof ? 1 : 0;
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_C_GET_FD:
+        if (ptr)
+            *static_cast<int*>(ptr) = state_of(b).fd;
+        return state_of(b).fd;
+    case BIO_CTRL_GET_CLOSE:
+        return BIO_NOCLOSE;  // the descriptor is the socket object's
+    case BIO_CTRL_SET_CLOSE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int socket_bio_destroy(BIO* b)
+{
+    delete static_cast<socket_bio_state*>(BIO_get_data(b));
+    BIO_set_data(b, nullptr);
+    return 1;
+}
+
+// OpenSSL's socket BIO, except that reads use recvmsg and learn from TCP_CM_INQ whether the
+// socket is drained (third_party/asio/README.md explains the same for plain sockets).
+BIO_METHOD* socket_bio_method()
+{
+    static BIO_METHOD* method = [] {
+        BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "sluice socket");
+        if (!m || BIO_meth_set_read(m, socket_bio_read) != 1 || BIO_meth_set_write(m, socket_bio_write) != 1 ||
+            BIO_meth_set_ctrl(m, socket_bio_ctrl) != 1 || BIO_meth_set_destroy(m, socket_bio_destroy) != 1)
+            throw std::bad_alloc();
+        return m;
+    }();
+    return method;
+}
+
 }  // namespace
 
 void tls_socket::start(SSL_CTX* ctx, tls_role role)
 {
     ssl_.reset(SSL_new(ctx));
-    if (!ssl_ || SSL_set_fd(ssl_.get(), socket_.native_handle()) != 1)
+    if (!ssl_)
         throw std::bad_alloc();
+    auto state = std::make_unique<socket_bio_state>(socket_bio_state{socket_.native_handle()});
+    BIO* bio = BIO_new(socket_bio_method());
+    if (!bio)
+        throw std::bad_alloc();
+    BIO_set_data(bio, state.release());
+    BIO_set_init(bio, 1);
     SSL* ssl = ssl_.get();
+    SSL_set_bio(ssl, bio, bio);  // one reference, for both directions
     if (role == tls_role::server)
         SSL_set_accept_state(ssl);
     else
         SSL_set_connect_state(ssl);
     SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // Whole socket reads into OpenSSL's buffer instead of one for a record's header and one for
-    // its body. Every wait follows a call that found too few bytes, so nothing read ahead is
-    // left waiting for a readiness that will not come.
+    // its body. Every wait follows a call that found too few bytes, or a read skipped because
+    // the socket was drained while OpenSSL held nothing, so nothing read ahead is left waiting
+    // for a readiness that will not come.
     SSL_set_read_ahead(ssl, 1);
 }
 
@@ -61,8 +187,20 @@ tls_socket::error_code tls_socket::failure(int result, int saved_errno)
     }
 }
 
+void tls_socket::readiness_seen() noexcept
+{
+    state_of(SSL_get_rbio(ssl_.get())).drained = false;
+}
+
 size_t tls_socket::read(void* data, size_t size, error_code& ec)
 {
+    if (state_of(SSL_get_rbio(ssl_.get())).drained && SSL_has_pending(ssl_.get()) != 1) {
+        // The last read emptied the socket and OpenSSL holds nothing: SSL_read would only
+        // fail with EAGAIN. Wait for readability instead.
+        want_ = want::read;
+        ec = asio::error::would_block;
+        return 0;
+    }
     ERR_clear_error();
     size_t got = 0;
     int r = SSL_read_ex(ssl_.get(), data, size, &got);

@@ -43,8 +43,12 @@ public:
     tls_socket(socket_type socket, SSL_CTX* ctx) : socket_(std::move(socket)) { start(ctx, tls_role::server); }
     // A socket still to be connected; start() follows once it is.
     explicit tls_socket(socket_type socket) noexcept : socket_(std::move(socket)) {}
-    // Takes a connection back from release(): established, nothing buffered for the reader.
-    tls_socket(socket_type socket, ssl_ptr ssl) noexcept : socket_(std::move(socket)), ssl_(std::move(ssl)) {}
+    // Takes a connection back from release(): established, nothing buffered for the reader, and
+    // the socket just found readable.
+    tls_socket(socket_type socket, ssl_ptr ssl) noexcept : socket_(std::move(socket)), ssl_(std::move(ssl))
+    {
+        readiness_seen();
+    }
     tls_socket(tls_socket&& other) noexcept = default;
     tls_socket& operator=(tls_socket&&) = delete;
 
@@ -64,6 +68,11 @@ public:
     bool has_buffered_input() const noexcept { return SSL_has_pending(ssl_.get()) == 1; }
     // Whether the last call that would block was waiting for the socket to become writable.
     bool wants_write() const noexcept { return want_ == want::write; }
+    // Reads track readiness: a read that emptied the socket (TCP_INQ, set by the owner of the
+    // socket) makes the next read_some would_block at once, without a system call, until the
+    // socket is reported ready again. The asynchronous forms report it themselves; whoever
+    // waits on next_layer() instead must call this once the wait completes.
+    void readiness_seen() noexcept;
 
     // Non-blocking, like a non-blocking socket's: would_block when the socket is not ready, and
     // then the asynchronous form waits for it. The end of the stream (close_notify, or a close
@@ -173,6 +182,8 @@ private:
                 return finish(self, ec, n);
             if (state == waiting && ec)
                 return finish(self, ec, 0);  // cancelled, or the socket failed
+            if (state == waiting)
+                s.readiness_seen();
             n = step(ec);
             if (ec == boost::asio::error::would_block) {
                 state = waiting;

@@ -446,6 +446,29 @@ raw_server::~raw_server()
         ::close(fd);
 }
 
+traced_reads trace_reads(const process& target, const std::filesystem::path& log, const std::function<void()>& work)
+{
+    traced_reads out;
+    {
+        process strace("/usr/bin/strace", {"-f", "-p", std::to_string(target.pid()), "-e",
+                                           "trace=recvmsg,recvfrom,read", "-o", log.string()});
+        if (!strace.wait_for_line(std::regex("attached")))
+            throw std::runtime_error("strace did not attach: " + strace.log());
+        work();
+        strace.terminate();  // detaches
+    }
+    std::ifstream in(log);
+    static const std::regex returned_bytes(R"(= [1-9][0-9]*$)");
+    for (std::string line; std::getline(in, line);) {
+        if (line.find("EAGAIN") != std::string::npos)
+            out.eagain.push_back(line);
+        else if (std::regex_search(line, returned_bytes))
+            ++out.succeeded;
+    }
+    std::filesystem::remove(log);
+    return out;
+}
+
 std::string run_command(const std::string& command)
 {
     std::string out;

@@ -173,6 +173,14 @@ private:
     bool stopping_ = false;
 };
 
+// The socket reads (recvmsg, recvfrom, read) `target` makes while `work` runs, watched with
+// strace (attached for the duration, its output in `log`).
+struct traced_reads {
+    int succeeded = 0;                 // reads that returned bytes
+    std::vector<std::string> eagain;   // strace's lines for reads that failed with EAGAIN
+};
+traced_reads trace_reads(const process& target, const std::filesystem::path& log, const std::function<void()>& work);
+
 // Runs a shell command and returns what it printed on stdout.
 std::string run_command(const std::string& command);
 // Standard base64 of `in`.

@@ -58,16 +58,6 @@ void send_with_fin(tcp::socket& s, const std::string& bytes)
     s.shutdown(tcp::socket::shutdown_send);
 }
 
-// The lines of a file.
-std::vector<std::string> lines_of(const std::filesystem::path& file)
-{
-    std::ifstream in(file);
-    std::vector<std::string> out;
-    for (std::string line; std::getline(in, line);)
-        out.push_back(line);
-    return out;
-}
-
 class proxying : public ::testing::Test {
 protected:
     static void SetUpTestSuite()
@@ -351,29 +341,18 @@ TEST_F(proxying, a_read_that_empties_a_socket_makes_the_next_wait_for_readiness)
     // socket reads while one connection sends requests with pauses between them.
     http_connection c(s_->port());
     ASSERT_EQ(c.request("GET", "/warm", "proxy.test").status, 200u);  // both connections exist now
-    auto trace = s_->dir() / "reads.strace";
-    process strace("/usr/bin/strace", {"-f", "-p", std::to_string(s_->proc().pid()), "-e", "trace=recvmsg,recvfrom",
-                                       "-o", trace.string()});
-    ASSERT_TRUE(strace.wait_for_line(std::regex("attached"))) << strace.log();
     const int requests = 5;
-    for (int i = 0; i < requests; ++i) {
-        std::this_thread::sleep_for(50ms);  // every read finds the socket empty at first
-        auto r = c.request("GET", "/n" + std::to_string(i), "proxy.test");
-        ASSERT_EQ(r.status, 200u);
-        EXPECT_EQ(r.json()["path"], "/n" + std::to_string(i));
-    }
-    strace.terminate();  // detaches
-    int reads = 0;
-    std::vector<std::string> failed;
-    for (const auto& line : lines_of(trace)) {
-        if (line.find("EAGAIN") != std::string::npos)
-            failed.push_back(line);
-        else if (std::regex_search(line, std::regex(R"(= [1-9][0-9]*$)")))
-            ++reads;
-    }
-    EXPECT_GE(reads, 2 * requests) << "each request and each response is read";
-    EXPECT_TRUE(failed.empty()) << failed.size() << " reads failed with EAGAIN, the first: " << failed.front();
-    std::filesystem::remove(trace);
+    auto reads = trace_reads(s_->proc(), s_->dir() / "reads.strace", [&] {
+        for (int i = 0; i < requests; ++i) {
+            std::this_thread::sleep_for(50ms);  // every read finds the socket empty at first
+            auto r = c.request("GET", "/n" + std::to_string(i), "proxy.test");
+            ASSERT_EQ(r.status, 200u);
+            EXPECT_EQ(r.json()["path"], "/n" + std::to_string(i));
+        }
+    });
+    EXPECT_GE(reads.succeeded, 2 * requests) << "each request and each response is read";
+    EXPECT_TRUE(reads.eagain.empty()) << reads.eagain.size() << " reads failed with EAGAIN, the first: "
+                                      << reads.eagain.front();
 }
 
 TEST_F(proxying, the_end_of_a_stream_arriving_with_its_last_bytes_is_seen)

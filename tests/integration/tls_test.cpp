@@ -1,8 +1,13 @@
 // HTTPS through the real binary with real clients: openssl s_client and curl for SNI, chains,
 // protocols, resumption and redirects; a Beast TLS client for a connection held open across a
 // certificate rotation. Certificates are made by the openssl command at test time.
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <stop_token>
+#include <thread>
+
+#include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read_until.hpp>
@@ -109,6 +114,27 @@ public:
         return read_response();
     }
     void send(const std::string& bytes) { asio::write(stream_, asio::buffer(bytes)); }
+    // Raw bytes up to and including `delim` (what follows stays for the next call).
+    std::string read_until(const std::string& delim)
+    {
+        size_t n = asio::read_until(stream_, asio::dynamic_buffer(raw_), delim);
+        std::string out = raw_.substr(0, n);
+        raw_.erase(0, n);
+        return out;
+    }
+    // If the connection is still open `limit` from now, it is shut down, so that a read waiting
+    // for bytes that never come fails instead of waiting for ever.
+    void bound_lifetime(std::chrono::seconds limit)
+    {
+        watchdog_ = std::jthread([fd = stream_.next_layer().native_handle(), limit](std::stop_token stop) {
+            std::mutex m;
+            std::condition_variable_any never;
+            std::unique_lock lock(m);
+            never.wait_for(lock, stop, limit, [] { return false; });
+            if (!stop.stop_requested())
+                ::shutdown(fd, SHUT_RDWR);
+        });
+    }
     response read_response()
     {
         http::response<http::string_body> res;
@@ -121,6 +147,8 @@ private:
     asio::ssl::context ctx_;
     asio::ssl::stream<asio::ip::tcp::socket> stream_;
     boost::beast::flat_buffer buffer_;
+    std::string raw_;
+    std::jthread watchdog_;  // destroyed first, while the socket is still open
 };
 
 class tls_test : public ::testing::Test {
@@ -348,6 +376,70 @@ TEST_F(tls_test, a_rotated_certificate_serves_new_handshakes_and_open_connection
     s_->write("secret-a.yaml", tls_secret_yaml("a-tls", file("a.chain"), file("a.key")));
     s_->wait_for_generation_after(g);
     EXPECT_TRUE(wait_until([&] { return fingerprint("a.test") == old_fp; }));
+}
+
+TEST_F(tls_test, tls_reads_wait_for_readiness)
+{
+    // As on plain connections (proxying.a_read_that_empties_a_socket_makes_the_next_wait_for_readiness):
+    // a TLS read that emptied the socket is not followed by one that fails with EAGAIN, on a
+    // client's keep-alive connection nor on a pooled HTTPS upstream connection.
+    https_connection client(s_->https_port(), "a.test");
+    ASSERT_EQ(client.get("/warm", "a.test").status, 200u);
+    http_connection to_secure(s_->port());
+    ASSERT_EQ(to_secure.request("GET", "/warm", "secure.test").status, 200u);
+    const int requests = 5;
+    auto reads = trace_reads(s_->proc(), *certs_ / "reads.strace", [&] {
+        for (int i = 0; i < requests; ++i) {
+            std::this_thread::sleep_for(50ms);  // every read finds the socket empty at first
+            EXPECT_EQ(client.get("/n" + std::to_string(i), "a.test").status, 200u);
+            std::this_thread::sleep_for(50ms);
+            auto r = to_secure.request("GET", "/n" + std::to_string(i), "secure.test");
+            EXPECT_EQ(r.status, 200u);
+            EXPECT_EQ(r.json()["service"], "secure");
+        }
+    });
+    EXPECT_GE(reads.succeeded, 4 * requests) << "each request and each response is read";
+    EXPECT_TRUE(reads.eagain.empty()) << reads.eagain.size() << " reads failed with EAGAIN, the first: "
+                                      << reads.eagain.front();
+}
+
+TEST_F(tls_test, a_tunnel_from_a_tls_client_reads_each_message_after_a_wait)
+{
+    // An upgraded connection from a TLS client: each message comes after a pause, so each of
+    // sluice's reads of the client finds the socket drained and waits for it (the tunnel's own
+    // wait, which must make the next read try the socket again).
+    raw_server upstream([](asio::ip::tcp::socket& s) {
+        asio::streambuf req;
+        asio::read_until(s, req, "\r\n\r\n");
+        asio::write(s, asio::buffer(std::string("HTTP/1.1 101 Switching Protocols\r\nUpgrade: shout/1\r\n"
+                                                "Connection: Upgrade\r\n\r\n")));
+        boost::system::error_code ec;
+        char buf[256];
+        for (;;) {
+            size_t n = s.read_some(asio::buffer(buf), ec);
+            if (ec)
+                break;
+            std::string up(buf, n);
+            for (auto& ch : up)
+                ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            asio::write(s, asio::buffer(up), ec);
+        }
+    });
+    uint64_t g = s_->generation();
+    s_->write("shout.yaml", service_yaml("shout", {upstream.port()}) + "---\n" +
+                                ingress_yaml("shout", "shout.test", {{"/", "Prefix", "shout"}}));
+    s_->wait_for_generation_after(g);
+    https_connection c(s_->https_port(), "shout.test");
+    c.bound_lifetime(10s);
+    c.send("GET /talk HTTP/1.1\r\nHost: shout.test\r\nUpgrade: shout/1\r\nConnection: Upgrade\r\n\r\n");
+    EXPECT_TRUE(c.read_until("\r\n\r\n").starts_with("HTTP/1.1 101 "));
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(50ms);
+        c.send("word " + std::to_string(i) + "\n");
+        EXPECT_EQ(c.read_until("\n"), "WORD " + std::to_string(i) + "\n");
+    }
+    s_->remove("shout.yaml");
+    s_->wait_for_generation_after(s_->generation());
 }
 
 TEST_F(tls_test, https_backends_with_verification_and_sni)
