@@ -5,12 +5,12 @@
 #include <cstring>
 #include <new>
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
 
+#include <boost/asio/detail/reactive_socket_recv_op.hpp>
 #include <boost/asio/ssl/error.hpp>
 
 namespace sluice {
@@ -21,9 +21,6 @@ namespace {
 
 // The largest TLS record's payload: leading small buffers are gathered up to this.
 constexpr size_t record_size = 16384;
-
-// TCP_CM_INQ (Linux 4.18): the control message a socket with TCP_INQ adds to each read.
-constexpr int tcp_cm_inq = 36;
 
 // The state of sluice's socket BIO: OpenSSL's socket BIO, plus what its last read learned.
 struct socket_bio_state {
@@ -38,45 +35,29 @@ socket_bio_state& state_of(BIO* b) { return *static_cast<socket_bio_state*>(BIO_
 
 int socket_bio_read(BIO* b, char* out, int size)
 {
+    namespace detail = boost::asio::detail;
     socket_bio_state& st = state_of(b);
     BIO_clear_retry_flags(b);
-    iovec iov{out, static_cast<size_t>(size)};
-    union {
-        cmsghdr align;
-        char bytes[CMSG_SPACE(sizeof(int))];
-    } control;
-    for (;;) {
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.bytes;
-        msg.msg_controllen = sizeof control.bytes;
-        ssize_t n = ::recvmsg(st.fd, &msg, 0);
-        if (n > 0) {
-            // A socket without TCP_INQ sends no control message: never known to be drained.
-            // A received FIN counts as one byte left, so the end of the stream is read at once.
-            st.drained = false;
-            for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-                if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == tcp_cm_inq && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-                    int left;
-                    std::memcpy(&left, CMSG_DATA(c), sizeof left);
-                    st.drained = left == 0;
-                }
-            }
-            return static_cast<int>(n);
-        }
-        if (n == 0) {
-            st.eof = true;
-            return 0;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            st.drained = true;
-            BIO_set_retry_read(b);
-        }
-        return -1;  // errno stays as recvmsg left it, for SSL_ERROR_SYSCALL
+    iovec buf{out, static_cast<size_t>(size)};
+    boost::system::error_code ec;
+    size_t got = 0;
+    // The read of Asio's receive operation as sluice replaces it (third_party/asio/): done and
+    // exhausted when TCP_CM_INQ says nothing is left, a received FIN counting as one byte left.
+    detail::reactor_op::status status = detail::recv_reporting_inq(st.fd, &buf, 1, 0, ec, got);
+    if (status == detail::reactor_op::not_done) {  // EAGAIN
+        st.drained = true;
+        BIO_set_retry_read(b);
+        return -1;
     }
+    if (got > 0) {
+        st.drained = status == detail::reactor_op::done_and_exhausted;
+        return static_cast<int>(got);
+    }
+    if (ec == asio::error::eof) {
+        st.eof = true;
+        return 0;
+    }
+    return -1;  // errno stays as recvmsg left it, for SSL_ERROR_SYSCALL
 }
 
 int socket_bio_write(BIO* b, const char* in, int size)

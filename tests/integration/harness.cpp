@@ -1,6 +1,7 @@
 #include "tests/integration/harness.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 
@@ -446,11 +447,30 @@ raw_server::~raw_server()
         ::close(fd);
 }
 
+std::string upper_case_echo(tcp::socket& s)
+{
+    std::string got;
+    boost::system::error_code ec;
+    char buf[256];
+    for (;;) {
+        size_t n = s.read_some(asio::buffer(buf), ec);
+        if (ec)
+            return got;
+        got.append(buf, n);
+        std::string up(buf, n);
+        for (auto& ch : up)
+            ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        asio::write(s, asio::buffer(up), ec);
+    }
+}
+
 traced_reads trace_reads(const process& target, const std::filesystem::path& log, const std::function<void()>& work)
 {
     traced_reads out;
     {
-        process strace("/usr/bin/strace", {"-f", "-p", std::to_string(target.pid()), "-e",
+        // -y names each descriptor, so that only sockets count (not the manifest watcher's inotify
+        // descriptor, say).
+        process strace("/usr/bin/strace", {"-f", "-y", "-p", std::to_string(target.pid()), "-e",
                                            "trace=recvmsg,recvfrom,read", "-o", log.string()});
         if (!strace.wait_for_line(std::regex("attached")))
             throw std::runtime_error("strace did not attach: " + strace.log());
@@ -460,6 +480,8 @@ traced_reads trace_reads(const process& target, const std::filesystem::path& log
     std::ifstream in(log);
     static const std::regex returned_bytes(R"(= [1-9][0-9]*$)");
     for (std::string line; std::getline(in, line);) {
+        if (line.find("socket:[") == std::string::npos)
+            continue;
         if (line.find("EAGAIN") != std::string::npos)
             out.eagain.push_back(line);
         else if (std::regex_search(line, returned_bytes))

@@ -181,6 +181,10 @@ struct traced_reads {
 };
 traced_reads trace_reads(const process& target, const std::filesystem::path& log, const std::function<void()>& work);
 
+// For a raw_server after an upgrade: answers each read with its bytes upper-cased until the
+// peer is done or gone; returns everything it read.
+std::string upper_case_echo(boost::asio::ip::tcp::socket& s);
+
 // Runs a shell command and returns what it printed on stdout.
 std::string run_command(const std::string& command);
 // Standard base64 of `in`.

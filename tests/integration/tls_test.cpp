@@ -413,17 +413,7 @@ TEST_F(tls_test, a_tunnel_from_a_tls_client_reads_each_message_after_a_wait)
         asio::read_until(s, req, "\r\n\r\n");
         asio::write(s, asio::buffer(std::string("HTTP/1.1 101 Switching Protocols\r\nUpgrade: shout/1\r\n"
                                                 "Connection: Upgrade\r\n\r\n")));
-        boost::system::error_code ec;
-        char buf[256];
-        for (;;) {
-            size_t n = s.read_some(asio::buffer(buf), ec);
-            if (ec)
-                break;
-            std::string up(buf, n);
-            for (auto& ch : up)
-                ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-            asio::write(s, asio::buffer(up), ec);
-        }
+        upper_case_echo(s);
     });
     uint64_t g = s_->generation();
     s_->write("shout.yaml", service_yaml("shout", {upstream.port()}) + "---\n" +
