@@ -35,7 +35,7 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm 
 trap cleanup EXIT
 
 
-echo_port=$(free_port); sluice_port=$(free_port); status_port=$(free_port); nginx_port=$(free_port); haproxy_port=$(free_port)
+echo_port=$(free_port); sluice_port=$(free_port); nginx_port=$(free_port); haproxy_port=$(free_port)
 
 build/sluice-echo --port "$echo_port" --service bench --threads 1 2>"$work/echo.log" & pids+=($!)
 
@@ -69,17 +69,21 @@ if [ "$logs" = 1 ]; then
   sluice_log="$work/sluice-access.log"
   nginx_log="log_format upstreaminfo '\$remote_addr - \$remote_user [\$time_local] \"\$request\" \$status \$body_bytes_sent \"\$http_referer\" \"\$http_user_agent\" \$request_length \$request_time [default-bench-80] [] \$upstream_addr \$upstream_response_length \$upstream_response_time \$upstream_status \$req_id'; access_log $work/nginx-access.log upstreaminfo;"
 fi
-build/sluice --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$sluice_port" --https-port 0 --access-log "$sluice_log" \
-  --status-port "$status_port" --workers "$workers" -v 1 2>"$work/sluice.log" & pids+=($!)
-sluice_pid=$!
+# start_sluice BINARY NAME HTTP_PORT ACCESS_LOG: a sluice on the bench manifests, its stderr in
+# $work/NAME.log; its pid in started_pid.
+start_sluice() {
+  "$1" --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$3" --https-port 0 --access-log "$4" \
+    --status-port "$(free_port)" --workers "$workers" -v 1 2>"$work/$2.log" & pids+=($!)
+  started_pid=$!
+}
+start_sluice build/sluice sluice "$sluice_port" "$sluice_log"
+sluice_pid=$started_pid
 base_port=""
 if [ -n "$base" ]; then
-  base_port=$(free_port)
-  base_log=off
+  base_port=$(free_port) base_log=off
   [ "$logs" = 0 ] || base_log="$work/base-access.log"
-  "$base" --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$base_port" --https-port 0 --access-log "$base_log" \
-    --status-port "$(free_port)" --workers "$workers" -v 1 2>"$work/base.log" & pids+=($!)
-  base_pid=$!
+  start_sluice "$base" base "$base_port" "$base_log"
+  base_pid=$started_pid
 fi
 
 # nginx configured as ingress-nginx configures a location: the same forwarded headers, HTTP/1.1

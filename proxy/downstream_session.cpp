@@ -78,9 +78,6 @@ bool has_buffered_input(const tcp::socket&) { return false; }
 bool has_buffered_input(const tls_stream& s) { return s.has_buffered_input(); }
 bool wants_write(const tcp::socket&) { return false; }
 bool wants_write(const tls_stream& s) { return s.wants_write(); }
-// After a wait on the stream's socket: a TLS read may try the socket again.
-void readiness_seen(tcp::socket&) {}
-void readiness_seen(tls_stream& s) { s.readiness_seen(); }
 
 // Has every read on the socket report whether bytes remain (TCP_INQ), so that a read that
 // emptied it makes the next one wait for the next readiness event instead of first failing
@@ -403,11 +400,10 @@ asio::awaitable<void> pump(session<Stream>& s, From& from, To& to, deadline_slot
         // the last read found only part of a record. An SSL_read can also need the socket
         // writable (a TLS 1.3 key update answered while the send buffer is full).
         if (must_wait) {
-            std::tie(ec) = co_await lowest(from).async_wait(
+            std::tie(ec) = co_await from.async_wait(
                 wants_write(from) ? tcp::socket::wait_write : tcp::socket::wait_read, nothrow);
             if (ec)
                 break;
-            readiness_seen(from);
         }
         lent_buffer lent = s.w.take_buffer();
         size_t n = from.read_some(asio::buffer(lent.data(), lent.size()), ec);

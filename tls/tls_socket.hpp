@@ -68,11 +68,6 @@ public:
     bool has_buffered_input() const noexcept { return SSL_has_pending(ssl_.get()) == 1; }
     // Whether the last call that would block was waiting for the socket to become writable.
     bool wants_write() const noexcept { return want_ == want::write; }
-    // Reads track readiness: a read that emptied the socket (TCP_INQ, set by the owner of the
-    // socket) makes the next read_some would_block at once, without a system call, until the
-    // socket is reported ready again. The asynchronous forms report it themselves; whoever
-    // waits on next_layer() instead must call this once the wait completes.
-    void readiness_seen() noexcept;
 
     // Non-blocking, like a non-blocking socket's: would_block when the socket is not ready, and
     // then the asynchronous form waits for it. The end of the stream (close_notify, or a close
@@ -135,6 +130,24 @@ public:
         return initiate<void(error_code, size_t)>(
             [this, buffers](error_code& ec) { return write_some(buffers, ec); }, std::forward<Token>(token));
     }
+    // Waits for the socket to become readable or writable, as a socket's async_wait does, for a
+    // caller that reads or writes with the non-blocking forms (a tunnel).
+    template <class Token>
+    auto async_wait(socket_type::wait_type what, Token&& token)
+    {
+        return boost::asio::async_compose<Token, void(error_code)>(
+            [this, what, started = false](auto& self, error_code ec = {}) mutable {
+                if (!started) {
+                    started = true;
+                    socket_.async_wait(what, std::move(self));
+                    return;
+                }
+                if (!ec)
+                    readiness_seen();
+                self.complete(ec);
+            },
+            token, socket_);
+    }
     template <class Token>
     auto async_handshake(Token&& token)
     {
@@ -162,6 +175,10 @@ private:
         return n;
     }
 
+    // Reads track readiness: a read that emptied the socket (TCP_INQ, set by the owner of the
+    // socket) makes the next read_some would_block at once, without a system call, until a wait
+    // reports the socket ready again.
+    void readiness_seen() noexcept;
     size_t read(void* data, size_t size, error_code& ec);
     size_t write(const boost::asio::const_buffer* pieces, size_t count, error_code& ec);
     // Maps the result of an SSL call that did not succeed; records which readiness to wait for.
