@@ -61,15 +61,58 @@ bool would_block(const error_code& ec) { return ec == asio::error::would_block |
 
 using tls_stream = tls_socket;
 
-// Parses body bytes already buffered; would_block when the parser needs bytes from the socket.
-template <class Stream, class Parser>
-error_code read_buffered(Stream& socket, beast::flat_buffer& buffer, Parser& parser)
+// Parses what is buffered; would_block when the parser needs more bytes from the stream.
+template <class Parser>
+error_code parse_buffered(beast::flat_buffer& buffer, Parser& parser)
 {
     if (buffer.size() == 0)
         return asio::error::would_block;
     error_code ec;
-    http::read_some(socket, buffer, parser, ec);
-    return ec;
+    if (!parser.is_header_done()) {
+        // A whole header is parsed from the message's own copy (message_parser::put_head); a
+        // partial or malformed one from the buffer, where Beast finds what is wrong with it.
+        const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
+        if (const size_t end = bytes.find("\r\n\r\n"); end != std::string_view::npos) {
+            const size_t used = parser.put_head(bytes.substr(0, end + 4), ec);
+            if (ec != http::error::need_more) {
+                buffer.consume(used);
+                return ec;
+            }
+            ec = {};
+        }
+    }
+    buffer.consume(parser.put(buffer.data(), ec));
+    return ec == http::error::need_more ? error_code(asio::error::would_block) : ec;
+}
+
+// One step of parsing from a stream, as Beast's http::async_read_some: what is buffered is parsed
+// first, and bytes are read only while the parser needs more. The end of the stream is
+// end_of_stream before any byte of the message, else the parser's verdict (a close-delimited
+// body ends; a message cut short is partial_message). Written out here because Beast's composed
+// operation costs a work guard and several handler layers per read, and a posted completion when
+// the buffer already held enough.
+template <class Stream, class Parser>
+asio::awaitable<error_code> read_some_parsed(Stream& stream, beast::flat_buffer& buffer, Parser& parser)
+{
+    error_code ec = parse_buffered(buffer, parser);
+    while (would_block(ec)) {
+        const size_t size = beast::read_size(buffer, 65536);
+        if (size == 0 || buffer.size() + size > buffer.max_size())
+            co_return http::error::buffer_overflow;
+        auto [rec, n] = co_await stream.async_read_some(buffer.prepare(size), nothrow);
+        buffer.commit(n);
+        if (rec == asio::error::eof) {
+            if (!parser.got_some())
+                co_return http::error::end_of_stream;
+            ec = {};
+            parser.put_eof(ec);
+            co_return ec;
+        }
+        if (rec)
+            co_return rec;
+        ec = parse_buffered(buffer, parser);
+    }
+    co_return ec;
 }
 
 tcp::socket& lowest(tcp::socket& s) { return s; }
@@ -227,7 +270,7 @@ asio::awaitable<bool> discard_body(session<Stream>& s, request_parser& parser, s
         parser.get().body().data = scratch;
         parser.get().body().size = sizeof scratch;
         s.client_deadline.arm(timeout);
-        auto [ec, n] = co_await http::async_read_some(s.client, s.client_buf, parser, nothrow);
+        error_code ec = co_await read_some_parsed(s.client, s.client_buf, parser);
         if (ec && ec != http::error::need_buffer)
             co_return false;
     }
@@ -572,10 +615,10 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
             req.body().size = rs.buffer.size();
             if (s.client_buf.capacity() < body_read_size)
                 s.client_buf.reserve(body_read_size);
-            error_code ec = read_buffered(s.client, s.client_buf, rs.parser);
+            error_code ec = parse_buffered(s.client_buf, rs.parser);
             if (would_block(ec)) {
                 s.client_deadline.arm(settings.client_body_timeout);
-                std::tie(ec, std::ignore) = co_await http::async_read_some(s.client, s.client_buf, rs.parser, nothrow);
+                ec = co_await read_some_parsed(s.client, s.client_buf, rs.parser);
             }
             if (ec == http::error::need_buffer)
                 ec = {};
@@ -623,7 +666,9 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
         if (rs.head)
             rp->skip(true);
         up_deadline.arm(policy.read_timeout);
-        auto [ec, n] = co_await http::async_read_header(up, s.upstream_buf, *rp, nothrow);
+        error_code ec = parse_buffered(s.upstream_buf, *rp);
+        if (would_block(ec))
+            ec = co_await read_some_parsed(up, s.upstream_buf, *rp);
         if (ec) {
             if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
                 timed_out(ec, up_deadline))
@@ -697,10 +742,10 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
         if (!last) {
             res.body().data = rs.buffer.data();
             res.body().size = rs.buffer.size();
-            error_code ec = read_buffered(up, s.upstream_buf, *rp);
+            error_code ec = parse_buffered(s.upstream_buf, *rp);
             if (would_block(ec)) {
                 up_deadline.arm(policy.read_timeout);
-                std::tie(ec, std::ignore) = co_await http::async_read_some(up, s.upstream_buf, *rp, nothrow);
+                ec = co_await read_some_parsed(up, s.upstream_buf, *rp);
             }
             // need_buffer: our buffer is full. An error with the parser done is the close that
             // ended a close-delimited body.

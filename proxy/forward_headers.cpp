@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,17 +16,33 @@ namespace http = boost::beast::http;
 
 namespace {
 
-const field_name x_request_id{"X-Request-ID"}, x_real_ip{"X-Real-IP"}, x_forwarded_for{"X-Forwarded-For"},
-    x_forwarded_host{"X-Forwarded-Host"}, x_forwarded_port{"X-Forwarded-Port"},
+const field_name host{"Host"}, x_request_id{"X-Request-ID"}, x_real_ip{"X-Real-IP"},
+    x_forwarded_for{"X-Forwarded-For"}, x_forwarded_host{"X-Forwarded-Host"}, x_forwarded_port{"X-Forwarded-Port"},
     x_forwarded_proto{"X-Forwarded-Proto"}, x_scheme{"X-Scheme"}, x_original_forwarded_for{"X-Original-Forwarded-For"},
-    proxy{"Proxy"};
+    proxy{"Proxy"}, transfer_encoding{"Transfer-Encoding"};
 
-}  // namespace
-
-void remove_hop_by_hop(header_fields& fields)
+bool is_hop_by_hop(http::field id)
 {
-    // Fields named by Connection are hop-by-hop too ("Connection: close, X-Foo"). A value stays
-    // readable after its field is erased (header_fields keeps it until the message goes).
+    switch (id) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+        return true;
+    default:
+        return false;
+    }
+}
+
+// Drops the hop-by-hop fields, and those `also` matches, in one pass over the list. Fields named
+// by Connection are hop-by-hop too ("Connection: close, X-Foo"): they go first, by name. A
+// value stays readable after its field is erased (header_fields keeps it until the message goes).
+template <class Also>
+void drop_hop_by_hop(header_fields& fields, Also also)
+{
     for (auto it = fields.find(http::field::connection); it != fields.end(); it = fields.find(http::field::connection)) {
         const std::string_view named = it->value();
         fields.erase(it);
@@ -35,51 +52,76 @@ void remove_hop_by_hop(header_fields& fields)
                 fields.erase(name);
         });
     }
-    fields.erase(http::field::keep_alive);
-    fields.erase(http::field::proxy_connection);
-    fields.erase(http::field::te);
-    fields.erase(http::field::trailer);
-    fields.erase(http::field::transfer_encoding);
-    fields.erase(http::field::upgrade);
+    fields.erase_if([&](const header_fields::value_type& f) { return is_hop_by_hop(f.name()) || also(f); });
+}
+
+bool named_any_of(const header_fields::value_type& f, std::span<const field_name* const> names)
+{
+    for (const field_name* name : names)
+        if (f.name_string().size() == name->text.size() && boost::beast::iequals(f.name_string(), name->text))
+            return true;
+    return false;
+}
+
+}  // namespace
+
+void remove_hop_by_hop(header_fields& fields)
+{
+    drop_hop_by_hop(fields, [](const header_fields::value_type&) { return false; });
 }
 
 void prepare_upstream_request(request_head& req, const forward_context& ctx)
 {
-    // The fields' views outlive their replacement (header_fields keeps every value until the
+    // The fields' views outlive their erasure (header_fields keeps every value until the
     // message goes), so the client's X-Forwarded-For needs no copy.
     const std::string_view original_xff = req[x_forwarded_for.text];
-    remove_hop_by_hop(req);
-    req.erase(http::field::expect);  // sluice answers 100-continue itself
-    if (ctx.chunked_body) {  // Transfer-Encoding went with the hop-by-hop fields
-        req.erase(http::field::content_length);
-        req.set(http::field::transfer_encoding, "chunked");
-    }
-    req.erase(proxy);
+    // With the hop-by-hop fields go the fields sluice sets itself, Expect (sluice answers
+    // 100-continue itself), the httpoxy "Proxy" field and, for a chunked body, Content-Length
+    // (the client's Transfer-Encoding is hop-by-hop).
+    static const field_name* const replaced[] = {&x_request_id,     &x_real_ip,        &x_forwarded_for,
+                                                 &x_forwarded_host, &x_forwarded_port, &x_forwarded_proto,
+                                                 &x_scheme,         &x_original_forwarded_for, &proxy};
+    const bool chunked = ctx.chunked_body;
+    drop_hop_by_hop(req, [chunked](const header_fields::value_type& f) {
+        switch (f.name()) {
+        case http::field::host:
+        case http::field::expect:
+            return true;
+        case http::field::content_length:
+            return chunked;
+        case http::field::unknown:
+            return named_any_of(f, replaced);
+        default:
+            return false;
+        }
+    });
     req.version(11);
-    req.set(http::field::host, ctx.upstream_host.empty() ? ctx.best_host : ctx.upstream_host);
-    req.set(x_request_id, ctx.request_id);
-    req.set(x_real_ip, ctx.client_ip);
-    req.set(x_forwarded_for, ctx.forwarded_for.empty() ? ctx.client_ip : ctx.forwarded_for);
-    req.set(x_forwarded_host, ctx.best_host);
-    req.set(x_forwarded_port, ctx.server_port);
-    req.set(x_forwarded_proto, ctx.scheme);
-    req.set(x_scheme, ctx.scheme);
-    if (original_xff.empty())
-        req.erase(x_original_forwarded_for);
-    else
-        req.set(x_original_forwarded_for, original_xff);
+    // In ingress-nginx's order, ahead of the client's fields.
+    header_fields::named_value set[10] = {
+        {&host, ctx.upstream_host.empty() ? ctx.best_host : ctx.upstream_host},
+        {&x_request_id, ctx.request_id},
+        {&x_real_ip, ctx.client_ip},
+        {&x_forwarded_for, ctx.forwarded_for.empty() ? ctx.client_ip : ctx.forwarded_for},
+        {&x_forwarded_host, ctx.best_host},
+        {&x_forwarded_port, ctx.server_port},
+        {&x_forwarded_proto, ctx.scheme},
+        {&x_scheme, ctx.scheme},
+    };
+    size_t count = 8;
+    if (!original_xff.empty())
+        set[count++] = {&x_original_forwarded_for, original_xff};
+    if (chunked)
+        set[count++] = {&transfer_encoding, "chunked"};
+    req.insert_front(std::span(set, count));
 }
 
 void prepare_downstream_response(response_head& res)
 {
-    remove_hop_by_hop(res);
-    for (auto it = res.begin(); it != res.end();) {
-        std::string_view name = it->name_string();
-        if (name.size() >= 8 && boost::beast::iequals(name.substr(0, 8), "x-accel-"))
-            it = res.erase(it);
-        else
-            ++it;
-    }
+    // nginx's internal X-Accel-* fields never reach a client.
+    drop_hop_by_hop(res, [](const header_fields::value_type& f) {
+        const std::string_view name = f.name_string();
+        return f.name() == http::field::unknown && name.size() >= 8 && boost::beast::iequals(name.substr(0, 8), "x-accel-");
+    });
 }
 
 std::optional<std::vector<ip_network>> ip_network::parse_list(std::string_view list)

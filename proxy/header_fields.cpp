@@ -57,7 +57,8 @@ header_fields::header_fields(const header_fields& other) { copy_from(other); }
 
 header_fields::header_fields(header_fields&& other) noexcept
     : list_(std::move(other.list_)), blocks_(std::exchange(other.blocks_, nullptr)),
-      method_(std::exchange(other.method_, {})), target_or_reason_(std::exchange(other.target_or_reason_, {}))
+      method_(std::exchange(other.method_, {})), target_or_reason_(std::exchange(other.target_or_reason_, {})),
+      adopted_(std::exchange(other.adopted_, {}))
 {
     other.list_.clear();
 }
@@ -80,6 +81,7 @@ header_fields& header_fields::operator=(header_fields&& other) noexcept
         blocks_ = std::exchange(other.blocks_, nullptr);
         method_ = std::exchange(other.method_, {});
         target_or_reason_ = std::exchange(other.target_or_reason_, {});
+        adopted_ = std::exchange(other.adopted_, {});
     }
     return *this;
 }
@@ -97,6 +99,7 @@ void header_fields::release() noexcept
     list_.clear();
     method_ = {};
     target_or_reason_ = {};
+    adopted_ = {};
 }
 
 void header_fields::copy_from(const header_fields& other)
@@ -131,18 +134,37 @@ std::string_view header_fields::keep(std::string_view s)
     return {at, s.size()};
 }
 
+std::string_view header_fields::adopt(std::string_view head)
+{
+    adopted_ = keep(head);
+    return adopted_;
+}
+
+bool header_fields::adopted(std::string_view s) const noexcept
+{
+    // Compared as addresses: `s` may point anywhere.
+    const auto at = reinterpret_cast<uintptr_t>(s.data()), from = reinterpret_cast<uintptr_t>(adopted_.data());
+    return at >= from && at - from <= adopted_.size() && s.size() <= adopted_.size() - (at - from);
+}
+
+std::string_view header_fields::hold(std::string_view s) { return adopted(s) ? s : keep(s); }
+
 header_fields::value_type header_fields::make(field name, std::string_view name_string, std::string_view value,
                                               bool keep_name)
 {
     value_type v;
     v.name_ = name;
-    // A known field spelled as Beast spells it needs no copy of its name.
-    std::string_view canonical = name == field::unknown ? std::string_view() : std::string_view(http::to_string(name));
-    if (name_string.size() == canonical.size() && std::memcmp(name_string.data(), canonical.data(), canonical.size()) == 0)
-        name_string = canonical;
-    else if (keep_name)
-        name_string = keep(name_string);
-    value = keep(trim_ows(value));
+    if (keep_name && !adopted(name_string)) {
+        // A known field spelled as Beast spells it needs no copy of its name.
+        const std::string_view canonical =
+            name == field::unknown ? std::string_view() : std::string_view(http::to_string(name));
+        if (name_string.size() == canonical.size() &&
+            std::memcmp(name_string.data(), canonical.data(), canonical.size()) == 0)
+            name_string = canonical;
+        else
+            name_string = keep(name_string);
+    }
+    value = hold(trim_ows(value));
     v.name_text_ = name_string.data();
     v.name_size_ = static_cast<uint32_t>(name_string.size());
     v.value_text_ = value.data();
@@ -251,17 +273,18 @@ void header_fields::set(const field_name& name, std::string_view value)
 
 header_fields::const_iterator header_fields::erase(const_iterator pos) { return list_.erase(pos); }
 
-template <class Same>
-size_t header_fields::erase_all(Same same)
+size_t header_fields::erase(field name) { return erase_if(with_id(name)); }
+
+size_t header_fields::erase(std::string_view name) { return erase_if(with_name(name)); }
+
+void header_fields::insert_front(std::span<const named_value> fields)
 {
-    const size_t before = list_.size();
-    list_.erase(std::remove_if(list_.begin(), list_.end(), same), list_.end());
-    return before - list_.size();
+    if (list_.capacity() == 0)
+        list_.reserve(first_list_capacity);
+    auto at = list_.insert(list_.begin(), fields.size(), value_type{});
+    for (const auto& f : fields)
+        *at++ = make(f.name->id, f.name->text, f.value, false);
 }
-
-size_t header_fields::erase(field name) { return erase_all(with_id(name)); }
-
-size_t header_fields::erase(std::string_view name) { return erase_all(with_name(name)); }
 
 bool header_fields::get_chunked_impl() const
 {

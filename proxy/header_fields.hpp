@@ -13,7 +13,9 @@
 //  - `set` replaces a field where it stands instead of moving it to the end.
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -85,6 +87,28 @@ public:
     size_t erase(field name);
     size_t erase(std::string_view name);
     size_t erase(const field_name& name) { return name.id == field::unknown ? erase(name.text) : erase(name.id); }
+    // Erases every field `drop` matches, in one pass.
+    template <class Drop>
+    size_t erase_if(Drop drop)
+    {
+        const size_t before = list_.size();
+        list_.erase(std::remove_if(list_.begin(), list_.end(), drop), list_.end());
+        return before - list_.size();
+    }
+
+    // Puts these fields, in this order, ahead of the others: what a proxy sets itself comes
+    // first, as nginx writes its proxy_set_header fields before the client's. The names are not
+    // copied; the values are.
+    struct named_value {
+        const field_name* name;
+        std::string_view value;
+    };
+    void insert_front(std::span<const named_value> fields);
+
+    // Copies a message's header bytes into the arena, once, and returns the copy. Strings later
+    // given that lie inside the copy (fields parsed from it) are kept as views into it instead of
+    // being copied each.
+    std::string_view adopt(std::string_view head);
     void clear() noexcept { list_.clear(); }
 
 protected:
@@ -95,9 +119,9 @@ protected:
     bool get_chunked_impl() const;
     bool get_keep_alive_impl(unsigned version) const;
     bool has_content_length_impl() const noexcept { return find(field::content_length) != end(); }
-    void set_method_impl(std::string_view s) { method_ = keep(s); }
-    void set_target_impl(std::string_view s) { target_or_reason_ = keep(s); }
-    void set_reason_impl(std::string_view s) { target_or_reason_ = keep(s); }
+    void set_method_impl(std::string_view s) { method_ = hold(s); }
+    void set_target_impl(std::string_view s) { target_or_reason_ = hold(s); }
+    void set_reason_impl(std::string_view s) { target_or_reason_ = hold(s); }
     void set_chunked_impl(bool value);
     void set_content_length_impl(const boost::optional<std::uint64_t>& value);
     void set_keep_alive_impl(unsigned version, bool keep_alive);
@@ -112,13 +136,15 @@ private:
 
     // A copy of `s` in the arena (no copy for an empty view).
     std::string_view keep(std::string_view s);
+    // Whether `s` lies in the header bytes given to adopt.
+    bool adopted(std::string_view s) const noexcept;
+    // `s` itself when it lies in the adopted header bytes, else keep(s).
+    std::string_view hold(std::string_view s);
     value_type make(field name, std::string_view name_string, std::string_view value, bool keep_name = true);
     void append(value_type v);
     // Gives the first field that `same` matches the value and erases the others; false when none.
     template <class Same>
     bool replace_first(Same same, std::string_view value);
-    template <class Same>
-    size_t erase_all(Same same);
     void copy_from(const header_fields& other);
     void release() noexcept;
 
@@ -126,6 +152,7 @@ private:
     block* blocks_ = nullptr;  // the newest first
     std::string_view method_;
     std::string_view target_or_reason_;
+    std::string_view adopted_;  // the header bytes given to adopt, in the arena
 };
 
 }  // namespace sluice

@@ -26,6 +26,14 @@ public:
     message_type& get() noexcept { return m_; }
     const message_type& get() const noexcept { return m_; }
 
+    // Parses a whole header (the bytes up to and including its blank line) from a copy in the
+    // message's own storage, so that its fields are views into that copy instead of a copy each.
+    std::size_t put_head(std::string_view head, boost::beast::error_code& ec)
+    {
+        const std::string_view held = m_.adopt(head);
+        return this->put(boost::asio::const_buffer(held.data(), held.size()), ec);
+    }
+
 private:
     using verb = boost::beast::http::verb;
     using field = boost::beast::http::field;

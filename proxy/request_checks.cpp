@@ -116,7 +116,7 @@ head_outcome parse_request_head(std::string_view buffered, request_parser& parse
         return out;
     }
     boost::beast::error_code ec;
-    size_t used = parser.put(boost::asio::const_buffer(buffered.data(), scan.length), ec);
+    size_t used = parser.put_head(buffered.substr(0, scan.length), ec);
     if (ec == http::error::header_limit)
         out.status = oversized_header_status(buffered, limits.request_line);
     else if (ec == http::error::bad_version)

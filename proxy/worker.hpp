@@ -177,7 +177,11 @@ private:
     deadline_list deadlines_;
     // Destroyed first, in ~worker: the coroutine frames it still holds give buffers and pooled
     // connections back to the members below, which must still be alive then.
-    std::unique_ptr<boost::asio::io_context> io_ = std::make_unique<boost::asio::io_context>(1);
+    // One thread runs it and every socket and timer on it is used from that thread only (other
+    // threads only post to it), so the reactor's per-descriptor locks are left out; posting and
+    // timers stay locked.
+    std::unique_ptr<boost::asio::io_context> io_ =
+        std::make_unique<boost::asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
     std::shared_ptr<const route_snapshot> snapshot_;
     std::vector<uint32_t> cursors_;  // per backend of snapshot_
     uint32_t stale_cursor_ = 0;

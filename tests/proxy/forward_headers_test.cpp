@@ -40,6 +40,42 @@ TEST(forward_headers, upstream_request_as_ingress_nginx_sets_it)
         EXPECT_EQ(req.count(gone), 0u) << gone;
 }
 
+TEST(forward_headers, proxy_fields_come_first_in_ingress_nginx_order_and_replace_the_clients_in_any_case)
+{
+    request_head req;
+    req.method(http::verb::post);
+    req.target("/x");
+    req.version(11);
+    req.insert("accept", "*/*");
+    req.insert("x-forwarded-proto", "spoofed");
+    req.insert("HOST", "a.example");
+    req.insert("x-request-id", "client-id");
+    req.insert(http::field::transfer_encoding, "chunked");
+    req.insert(http::field::content_length, "5");
+    req.insert("X-Original-Forwarded-For", "client-supplied");
+    req.insert("x-trace", "t");
+    req.insert("X-Forwarded-For", "1.2.3.4");
+    forward_context ctx{"10.0.0.1", "a.example", "443", "https", "rid"};
+    ctx.chunked_body = true;
+    prepare_upstream_request(req, ctx);
+    std::vector<std::pair<std::string, std::string>> got;
+    for (const auto& f : req)
+        got.emplace_back(f.name_string(), f.value());
+    EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{{"Host", "a.example"},
+                                                                     {"X-Request-ID", "rid"},
+                                                                     {"X-Real-IP", "10.0.0.1"},
+                                                                     {"X-Forwarded-For", "10.0.0.1"},
+                                                                     {"X-Forwarded-Host", "a.example"},
+                                                                     {"X-Forwarded-Port", "443"},
+                                                                     {"X-Forwarded-Proto", "https"},
+                                                                     {"X-Scheme", "https"},
+                                                                     {"X-Original-Forwarded-For", "1.2.3.4"},
+                                                                     {"Transfer-Encoding", "chunked"},
+                                                                     {"accept", "*/*"},
+                                                                     {"x-trace", "t"}}));
+    EXPECT_EQ(req.count(http::field::content_length), 0u);
+}
+
 TEST(forward_headers, no_original_forwarded_for_without_client_xff)
 {
     request_head req;

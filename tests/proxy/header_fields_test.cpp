@@ -87,6 +87,49 @@ TEST(header_fields, views_outlive_replacement_erasure_and_growth)
     EXPECT_EQ(f["x-filler-199"], std::string(100, 'v'));
 }
 
+TEST(header_fields, insert_front_puts_fields_ahead_in_order_and_erase_if_drops_in_one_pass)
+{
+    header_fields f;
+    f.insert(http::field::accept, "*/*");
+    f.insert("X-Drop", "1");
+    f.insert(http::field::user_agent, "ua");
+    EXPECT_EQ(f.erase_if([](const header_fields::value_type& v) { return v.name_string() == "X-Drop"; }), 1u);
+    static const field_name host{"Host"}, custom{"X-Custom"};
+    std::string transient = "from a buffer that goes";
+    const header_fields::named_value front[] = {{&host, "h.example"}, {&custom, transient}};
+    f.insert_front(front);
+    transient.assign(transient.size(), '#');
+    std::vector<std::pair<std::string, std::string>> got;
+    for (const auto& v : f)
+        got.emplace_back(v.name_string(), v.value());
+    EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{
+                       {"Host", "h.example"}, {"X-Custom", "from a buffer that goes"}, {"Accept", "*/*"}, {"User-Agent", "ua"}}));
+    EXPECT_EQ(f.find(http::field::host)->name(), http::field::host);
+    EXPECT_EQ(f.find("x-custom")->name(), http::field::unknown);
+}
+
+TEST(header_fields, fields_parsed_from_an_adopted_head_point_into_it_and_others_are_copied)
+{
+    request_parser p;
+    std::string text = "GET /a HTTP/1.1\r\nHost: h.example\r\nX-Long-Header-Name: value one\r\n\r\n";
+    boost::beast::error_code ec;
+    const size_t used = p.put_head(text, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(used, text.size());
+    text.assign(text.size(), '#');  // the caller's bytes are not referred to
+    auto& m = p.get();
+    EXPECT_EQ(m.target(), "/a");
+    EXPECT_EQ(m["x-long-header-name"], "value one");
+    const std::string_view name = m.find("X-Long-Header-Name")->name_string(), value = m["X-Long-Header-Name"];
+    // Views into one copy of the head: the name and its value sit where the head had them.
+    EXPECT_EQ(value.data(), name.data() + name.size() + 2);
+    m.set("X-Long-Header-Name", std::string("value two"));
+    m.insert("X-Added", std::string(" added "));
+    EXPECT_EQ(m["x-long-header-name"], "value two");
+    EXPECT_EQ(m["x-added"], "added");
+    EXPECT_EQ(value, "value one");  // still readable after its field was replaced
+}
+
 TEST(header_fields, copies_are_deep_and_moves_take_the_storage)
 {
     request_head copy;
