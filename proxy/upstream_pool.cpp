@@ -1,22 +1,20 @@
 #include "proxy/upstream_pool.hpp"
 
-#include <sys/socket.h>
+#include <algorithm>
 
 namespace sluice {
-namespace {
 
-// An idle upstream connection has nothing to read; readable means closed (EOF) or a protocol
-// violation (unsolicited bytes). Either way it must not carry a request.
-bool looks_open(boost::asio::ip::tcp::socket& socket)
-{
-    char byte;
-    ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-constexpr auto recheck_after = std::chrono::milliseconds(200);
-
-}  // namespace
+// The completion of an idle connection's wait: readable (closed, or bytes nobody asked for)
+// drops it; cancelled means it was taken or closed, and there is nothing to do.
+struct upstream_pool::idle_watch {
+    upstream_pool* pool;
+    uint64_t id;
+    void operator()(const boost::system::error_code& ec) const
+    {
+        if (ec != boost::asio::error::operation_aborted)
+            pool->drop(id);
+    }
+};
 
 size_t endpoint_hash::operator()(const boost::asio::ip::tcp::endpoint& ep) const noexcept
 {
@@ -43,12 +41,11 @@ std::optional<pooled_connection> upstream_pool::take(const boost::asio::ip::tcp:
             continue;
         pooled_connection conn = std::move(list[i]);
         list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
-        // A connection idle for a moment is checked for a close that already arrived; one used
-        // a moment ago is taken as is (saving a syscall per request under load): if the upstream
-        // closed it in between, the request is retried on a fresh connection when that is safe.
-        auto idle = now - conn.idle_since;
-        if (idle < idle_timeout && (idle < recheck_after || looks_open(conn.lowest())))
+        if (now - conn.idle_since < idle_timeout) {
+            boost::system::error_code ignored;
+            conn.lowest().cancel(ignored);  // its wait completes as cancelled
             return conn;
+        }
         // Dropping `conn` closes the socket.
     }
     return std::nullopt;
@@ -60,14 +57,30 @@ void upstream_pool::give_back(const boost::asio::ip::tcp::endpoint& ep, pooled_c
     if (list.size() >= max_idle)
         return;
     conn.idle_since = clock::now();
+    conn.id = ++next_id_;
+    conn.lowest().async_wait(boost::asio::ip::tcp::socket::wait_read, idle_watch{this, conn.id});
     list.push_back(std::move(conn));
+}
+
+void upstream_pool::drop(uint64_t id)
+{
+    for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+        auto& list = it->second;
+        auto found = std::find_if(list.begin(), list.end(), [id](const pooled_connection& c) { return c.id == id; });
+        if (found == list.end())
+            continue;
+        list.erase(found);
+        if (list.empty())
+            idle_.erase(it);
+        return;
+    }
 }
 
 void upstream_pool::sweep(clock::time_point now, std::chrono::milliseconds idle_timeout)
 {
     for (auto it = idle_.begin(); it != idle_.end();) {
         auto& list = it->second;
-        std::erase_if(list, [&](pooled_connection& c) { return now - c.idle_since >= idle_timeout || !looks_open(c.lowest()); });
+        std::erase_if(list, [&](const pooled_connection& c) { return now - c.idle_since >= idle_timeout; });
         if (list.empty())
             it = idle_.erase(it);
         else

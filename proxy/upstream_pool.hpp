@@ -1,6 +1,13 @@
 #pragma once
 // Per-worker pool of idle keep-alive connections to upstream endpoints. Keyed by endpoint
 // address, not by backend, so a routing swap keeps the connections of endpoints that remain.
+//
+// An idle upstream connection has nothing to say: one that becomes readable was closed by the
+// upstream, or carries unsolicited bytes that the next request would read as its response
+// (another client's answer, or a smuggled one). Each idle connection waits for readability, as
+// nginx's keepalive close handler does, and is closed the moment it becomes readable. The wait
+// costs no system call (the socket is registered for reads already), and taking the connection
+// cancels it.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -28,6 +35,7 @@ struct pooled_connection {
     std::string tls_identity;  // empty for plain connections
     uint32_t requests = 0;     // requests already served on this connection
     std::chrono::steady_clock::time_point idle_since;
+    uint64_t id = 0;  // while pooled: names it to its wait for readability
     boost::asio::ip::tcp::socket& lowest() { return tls ? tls->next_layer() : *socket; }
 };
 
@@ -35,8 +43,8 @@ class upstream_pool {
 public:
     using clock = std::chrono::steady_clock;
 
-    // An idle connection to `ep` that still looks open, opened with `tls_identity` (empty:
-    // plain), or nothing.
+    // An idle connection to `ep` opened with `tls_identity` (empty: plain) and idle for less than
+    // `idle_timeout`, or nothing.
     std::optional<pooled_connection> take(const boost::asio::ip::tcp::endpoint& ep, clock::time_point now,
                                           std::chrono::milliseconds idle_timeout, std::string_view tls_identity = {});
     // Keeps `conn` for reuse unless the endpoint already has `max_idle` idle connections.
@@ -47,7 +55,12 @@ public:
     void clear() { idle_.clear(); }
 
 private:
+    struct idle_watch;
+    // Closes the pooled connection `id` (readable while idle), if it is still in the pool.
+    void drop(uint64_t id);
+
     std::unordered_map<boost::asio::ip::tcp::endpoint, std::vector<pooled_connection>, endpoint_hash> idle_;
+    uint64_t next_id_ = 0;
 };
 
 }  // namespace sluice

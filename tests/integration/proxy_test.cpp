@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <netinet/tcp.h>
@@ -330,6 +331,106 @@ TEST_F(proxying, large_chunked_and_close_delimited_responses_stream)
     EXPECT_TRUE(r.keep_alive);
     EXPECT_EQ(c.request("GET", "/after", "proxy.test").status, 200u);
     s_->remove("raw.yaml");
+    s_->wait_for_generation_after(s_->generation());
+}
+
+TEST_F(proxying, malformed_upstream_responses_are_502_and_never_desynchronise_a_pooled_connection)
+{
+    // One upstream whose answer depends on the path. Every connection stays open after its
+    // answer and serves the next request on it, so a connection that sluice pooled out of step
+    // would hand a later request the wrong bytes.
+    const std::string huge(80 * 1024, 'h');
+    raw_server upstream([&](tcp::socket& sock) {
+        asio::streambuf in;
+        boost::system::error_code ec;
+        for (;;) {
+            const size_t n = asio::read_until(sock, in, "\r\n\r\n", ec);
+            if (ec)
+                return;
+            const std::string head(asio::buffers_begin(in.data()), asio::buffers_begin(in.data()) + static_cast<std::ptrdiff_t>(n));
+            in.consume(n);
+            const std::string path = head.substr(4, head.find(' ', 4) - 4);
+            std::string answer;
+            if (path == "/ok")
+                answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            else if (path == "/trickle") {
+                // A valid answer a byte at a time: the header and body arrive over many reads.
+                for (char c : std::string("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-Slow: yes\r\n\r\ntrickled")) {
+                    asio::write(sock, asio::buffer(&c, 1), ec);
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                }
+                continue;
+            } else if (path == "/interim")
+                answer = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n"
+                         "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ninterim";
+            else if (path == "/extra")  // more bytes than its Content-Length: a smuggled second response
+                answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmugg";
+            else if (path == "/extra-later") {  // the same, the extra bytes once the connection is idle
+                asio::write(sock, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")), ec);
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                answer = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmugg";
+            }
+            else if (path == "/two-lengths")
+                answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 7\r\n\r\nokokoko";
+            else if (path == "/bad-length")
+                answer = "HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok";
+            else if (path == "/bad-chunk")
+                answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n";
+            else if (path == "/bad-status")
+                answer = "HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok";
+            else if (path == "/nul") {
+                static const char with_nul[] = "HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 2\r\n\r\nok";
+                answer.assign(with_nul, sizeof with_nul - 1);
+            }
+            else if (path == "/huge-header")
+                answer = "HTTP/1.1 200 OK\r\nX-Huge: " + huge + "\r\nContent-Length: 2\r\n\r\nok";
+            else if (path == "/half-header") {
+                asio::write(sock, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Len")), ec);
+                return;  // and close
+            } else if (path == "/nothing")
+                return;  // close without an answer
+            asio::write(sock, asio::buffer(answer), ec);
+            if (ec)
+                return;
+        }
+    });
+    uint64_t g = s_->generation();
+    s_->write("hostile-up.yaml", service_yaml("hostile-up", {upstream.port()}) + "---\n" +
+                                     ingress_yaml("hostile-up", "hostile-up.test", {{"/", "Prefix", "hostile-up"}}));
+    s_->wait_for_generation_after(g);
+
+    struct expectation {
+        const char* path;
+        unsigned status;
+        const char* body;
+    };
+    for (const expectation& e : {expectation{"/trickle", 200, "trickled"}, expectation{"/interim", 200, "interim"},
+                                 expectation{"/extra", 200, "ok"}, expectation{"/extra-later", 200, "ok"},
+                                 expectation{"/two-lengths", 502, nullptr},
+                                 expectation{"/bad-length", 502, nullptr}, expectation{"/bad-chunk", 502, nullptr},
+                                 expectation{"/bad-status", 502, nullptr}, expectation{"/nul", 502, nullptr},
+                                 expectation{"/huge-header", 502, nullptr}, expectation{"/half-header", 502, nullptr},
+                                 expectation{"/nothing", 502, nullptr}}) {
+        http_connection c(s_->port());
+        auto r = c.request("GET", e.path, "hostile-up.test");
+        EXPECT_EQ(r.status, e.status) << e.path;
+        if (e.body)
+            EXPECT_EQ(r.body, e.body) << e.path;
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));  // past any late extra bytes
+        // The next requests, on the same client connection when it stays open and on a new one,
+        // each see their own answer whatever upstream connection they get.
+        http_connection fresh(s_->port());
+        for (http_connection* next : {r.keep_alive ? &c : nullptr, &fresh}) {
+            if (!next)
+                continue;
+            for (int i = 0; i < 3; ++i) {
+                auto ok = next->request("GET", "/ok", "hostile-up.test");
+                EXPECT_EQ(ok.status, 200u) << "after " << e.path;
+                EXPECT_EQ(ok.body, "ok") << "after " << e.path;
+            }
+        }
+    }
+    s_->remove("hostile-up.yaml");
     s_->wait_for_generation_after(s_->generation());
 }
 
