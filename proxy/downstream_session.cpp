@@ -778,9 +778,10 @@ asio::awaitable<attempt_result> try_endpoint(session<Stream>& s, request_state& 
             break;
     }
 
-    // The upstream connection goes back to the pool only after a clean, complete exchange.
+    // The upstream connection goes back to the pool only after a clean, complete exchange, with
+    // nothing left over: no byte in the buffer, nor in OpenSSL's for a TLS one.
     ++served_on_connection;
-    if (rp->is_done() && rp->keep_alive() && s.upstream_buf.size() == 0 &&
+    if (rp->is_done() && rp->keep_alive() && s.upstream_buf.size() == 0 && !has_buffered_input(up) &&
         served_on_connection < settings.upstream_keepalive_requests && settings.upstream_keepalive_connections > 0) {
         up_deadline.disarm();
         pooled_connection idle;
