@@ -4,17 +4,24 @@
 
 namespace sluice {
 
-// The completion of an idle connection's wait: readable (closed, or bytes nobody asked for)
+// The completion of an idle connection's peek: readable (closed, or bytes nobody asked for)
 // drops it; cancelled means it was taken or closed, and there is nothing to do.
 struct upstream_pool::idle_watch {
     upstream_pool* pool;
     uint64_t id;
-    void operator()(const boost::system::error_code& ec) const
+    void operator()(const boost::system::error_code& ec, size_t = 0) const
     {
         if (ec != boost::asio::error::operation_aborted)
             pool->drop(id);
     }
 };
+
+namespace {
+
+// Where the peeks of a worker's idle connections put the byte they see (and nobody reads).
+thread_local char peeked;
+
+}  // namespace
 
 size_t endpoint_hash::operator()(const boost::asio::ip::tcp::endpoint& ep) const noexcept
 {
@@ -58,7 +65,16 @@ void upstream_pool::give_back(const boost::asio::ip::tcp::endpoint& ep, pooled_c
         return;
     conn.idle_since = clock::now();
     conn.id = ++next_id_;
-    conn.lowest().async_wait(boost::asio::ip::tcp::socket::wait_read, idle_watch{this, conn.id});
+    // A plain connection is watched with a peek, not async_wait: Asio re-arms the descriptor with
+    // epoll_ctl for every wait, while a read on a socket that its last read emptied (the reactor
+    // knows, third_party/asio/README.md) just queues until the next readiness event. A TLS
+    // connection's reads go through its own BIO, past the reactor, which would therefore try the
+    // peek at once and fail; it is watched with a wait.
+    if (conn.tls)
+        conn.lowest().async_wait(boost::asio::ip::tcp::socket::wait_read, idle_watch{this, conn.id});
+    else
+        conn.lowest().async_receive(boost::asio::buffer(&peeked, 1), boost::asio::ip::tcp::socket::message_peek,
+                                    idle_watch{this, conn.id});
     list.push_back(std::move(conn));
 }
 

@@ -5,9 +5,8 @@
 // An idle upstream connection has nothing to say: one that becomes readable was closed by the
 // upstream, or carries unsolicited bytes that the next request would read as its response
 // (another client's answer, or a smuggled one). Each idle connection waits for readability, as
-// nginx's keepalive close handler does, and is closed the moment it becomes readable. The wait
-// costs no system call (the socket is registered for reads already), and taking the connection
-// cancels it.
+// nginx's keepalive close handler does, and is closed the moment it becomes readable. For a plain
+// connection the wait (a peek) costs no system call, and taking the connection cancels it.
 #include <chrono>
 #include <cstdint>
 #include <optional>
