@@ -111,14 +111,8 @@ void header_fields::copy_from(const header_fields& other)
     target_or_reason_ = keep(other.target_or_reason_);
 }
 
-std::string_view header_fields::keep(std::string_view s)
+char* header_fields::room(size_t need)
 {
-    if (s.empty())
-        return {};
-    // Each string is followed by a NUL: it is a C string too, and a reader that looks one byte
-    // past a view's end (Beast's iequals does, on a mismatch in case at the last character) stays
-    // inside the block.
-    const size_t need = s.size() + 1;
     if (!blocks_ || blocks_->size - blocks_->used < need) {
         size_t size = std::max(need, blocks_ ? blocks_->size * 2 : first_block_bytes - sizeof(block));
         auto* b = static_cast<block*>(::operator new(sizeof(block) + size));
@@ -128,9 +122,20 @@ std::string_view header_fields::keep(std::string_view s)
         blocks_ = b;
     }
     char* at = blocks_->data() + blocks_->used;
+    blocks_->used += need;
+    return at;
+}
+
+std::string_view header_fields::keep(std::string_view s)
+{
+    if (s.empty())
+        return {};
+    // Each string is followed by a NUL: it is a C string too, and a reader that looks one byte
+    // past a view's end (Beast's iequals does, on a mismatch in case at the last character) stays
+    // inside the block.
+    char* at = room(s.size() + 1);
     std::memcpy(at, s.data(), s.size());
     at[s.size()] = '\0';
-    blocks_->used += need;
     return {at, s.size()};
 }
 
@@ -281,9 +286,25 @@ void header_fields::insert_front(std::span<const named_value> fields)
 {
     if (list_.capacity() == 0)
         list_.reserve(first_list_capacity);
-    auto at = list_.insert(list_.begin(), fields.size(), value_type{});
+    // The values go into the arena together: one room check for all of them.
+    size_t bytes = 0;
     for (const auto& f : fields)
-        *at++ = make(f.name->id, f.name->text, f.value, false);
+        bytes += f.value.size() + 1;
+    char* to = room(bytes);
+    auto at = list_.insert(list_.begin(), fields.size(), value_type{});
+    for (const auto& f : fields) {
+        const std::string_view value = trim_ows(f.value);
+        if (!value.empty())  // an empty view may have no data at all
+            std::memcpy(to, value.data(), value.size());
+        to[value.size()] = '\0';
+        at->name_ = f.name->id;
+        at->name_text_ = f.name->text.data();
+        at->name_size_ = static_cast<uint32_t>(f.name->text.size());
+        at->value_text_ = to;
+        at->value_size_ = static_cast<uint32_t>(value.size());
+        to += value.size() + 1;
+        ++at;
+    }
 }
 
 bool header_fields::get_chunked_impl() const

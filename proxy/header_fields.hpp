@@ -134,6 +134,8 @@ private:
         char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
     };
 
+    // `need` bytes in the arena's newest block, a new block when they do not fit.
+    char* room(size_t need);
     // A copy of `s` in the arena (no copy for an empty view).
     std::string_view keep(std::string_view s);
     // Whether `s` lies in the header bytes given to adopt.

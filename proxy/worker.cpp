@@ -1,5 +1,8 @@
 #include "proxy/worker.hpp"
 
+#include <array>
+#include <cstring>
+
 #include <malloc.h>
 
 #include <openssl/err.h>
@@ -261,14 +264,27 @@ void worker::record_attempt(const asio::ip::tcp::endpoint& ep, double seconds, b
 
 uint32_t worker::uniform(uint32_t n) { return std::uniform_int_distribution<uint32_t>(1, n)(random_); }
 
+namespace {
+
+// "00" to "ff": a byte's two hex digits at once.
+constexpr auto hex_pairs = [] {
+    std::array<char, 512> t{};
+    constexpr char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < 256; ++i) {
+        t[2 * i] = digits[i >> 4];
+        t[2 * i + 1] = digits[i & 0xf];
+    }
+    return t;
+}();
+
+}  // namespace
+
 void worker::make_request_id(char out[32])
 {
-    static constexpr char hex[] = "0123456789abcdef";
-    uint64_t a = random_();
-    uint64_t b = random_();
-    for (int i = 0; i < 16; ++i) {
-        out[i] = hex[(a >> (i * 4)) & 0xf];
-        out[16 + i] = hex[(b >> (i * 4)) & 0xf];
+    for (int half = 0; half < 2; ++half) {
+        uint64_t r = random_();
+        for (int i = 0; i < 8; ++i, r >>= 8)
+            std::memcpy(out + 16 * half + 2 * i, &hex_pairs[2 * (r & 0xff)], 2);
     }
 }
 

@@ -94,16 +94,16 @@ TEST(header_fields, insert_front_puts_fields_ahead_in_order_and_erase_if_drops_i
     f.insert("X-Drop", "1");
     f.insert(http::field::user_agent, "ua");
     EXPECT_EQ(f.erase_if([](const header_fields::value_type& v) { return v.name_string() == "X-Drop"; }), 1u);
-    static const field_name host{"Host"}, custom{"X-Custom"};
+    static const field_name host{"Host"}, custom{"X-Custom"}, empty{"X-Empty"};
     std::string transient = "from a buffer that goes";
-    const header_fields::named_value front[] = {{&host, "h.example"}, {&custom, transient}};
+    const header_fields::named_value front[] = {{&host, "h.example"}, {&custom, transient}, {&empty, std::string_view()}};
     f.insert_front(front);
     transient.assign(transient.size(), '#');
     std::vector<std::pair<std::string, std::string>> got;
     for (const auto& v : f)
         got.emplace_back(v.name_string(), v.value());
     EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{
-                       {"Host", "h.example"}, {"X-Custom", "from a buffer that goes"}, {"Accept", "*/*"}, {"User-Agent", "ua"}}));
+                       {"Host", "h.example"}, {"X-Custom", "from a buffer that goes"}, {"X-Empty", ""}, {"Accept", "*/*"}, {"User-Agent", "ua"}}));
     EXPECT_EQ(f.find(http::field::host)->name(), http::field::host);
     EXPECT_EQ(f.find("x-custom")->name(), http::field::unknown);
 }
