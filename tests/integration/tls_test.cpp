@@ -7,6 +7,7 @@
 #include <stop_token>
 #include <thread>
 
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
@@ -459,6 +460,55 @@ TEST_F(tls_test, https_backends_with_verification_and_sni)
     r = http_get(s_->port(), "/x", "unverified.test");
     ASSERT_EQ(r.status, 200u);
     EXPECT_EQ(r.json()["sni"], "");
+}
+
+TEST_F(tls_test, a_tls_upstream_connection_with_bytes_left_in_openssl_is_not_reused)
+{
+    // An HTTPS upstream that answers /extra with two responses, each its own TLS record, in one TCP
+    // segment: sluice reads both records at once (read-ahead), so the second waits decrypted in
+    // OpenSSL, not in the socket, where the pool's watch for readability cannot see it.
+    asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+    server_ctx.use_certificate_chain_file((*certs_ / "backend.chain").string());
+    server_ctx.use_private_key_file((*certs_ / "backend.key").string(), asio::ssl::context::pem);
+    raw_server upstream([&](asio::ip::tcp::socket& sock) {
+        asio::ssl::stream<asio::ip::tcp::socket&> tls(sock, server_ctx);
+        boost::system::error_code ec;
+        tls.handshake(asio::ssl::stream_base::server, ec);
+        std::string in;
+        while (!ec) {
+            const size_t n = asio::read_until(tls, asio::dynamic_buffer(in), "\r\n\r\n", ec);
+            if (ec)
+                return;
+            const std::string head = in.substr(0, n);
+            in.erase(0, n);
+            if (head.starts_with("GET /extra ")) {
+                int on = 1, off = 0;
+                ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+                asio::write(tls, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")), ec);
+                asio::write(tls, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmugg")), ec);
+                ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+            } else {
+                asio::write(tls, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")), ec);
+            }
+        }
+    });
+    uint64_t g = s_->generation();
+    s_->write("records.yaml", service_yaml("records", {upstream.port()}) + "---\n" +
+                                  tls_ingress("records", {"records.test"}, "",
+                                              "    nginx.ingress.kubernetes.io/backend-protocol: HTTPS\n", "records"));
+    s_->wait_for_generation_after(g);
+
+    http_connection c(s_->port());
+    auto r = c.request("GET", "/extra", "records.test");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.body, "ok");
+    for (int i = 0; i < 3; ++i) {
+        auto next = c.request("GET", "/next", "records.test");
+        EXPECT_EQ(next.status, 200u);
+        EXPECT_EQ(next.body, "ok") << "request " << i << " after /extra";
+    }
+    s_->remove("records.yaml");
+    s_->wait_for_generation_after(s_->generation());
 }
 
 TEST_F(tls_test, configmap_restricts_protocols_and_reports_old_ones)
