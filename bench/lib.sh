@@ -122,3 +122,81 @@ ports: [{name: http, port: $1}]
 endpoints: [{addresses: [127.0.0.1]}]
 YAML
 }
+
+# The Ingresses bench/load.sh and bench/instructions.sh route through: bench.local to the Service
+# "bench", and bench-rewrite.local with a regex path and rewrite-target.
+bench_ingress_manifest() {
+  cat <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bench}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: bench.local
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: bench-rewrite
+  annotations:
+    nginx.ingress.kubernetes.io/use-regex: "true"
+    nginx.ingress.kubernetes.io/rewrite-target: /$2
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: bench-rewrite.local
+    http: {paths: [{path: "/something(/|$)(.*)", pathType: ImplementationSpecific, backend: {service: {name: bench, port: {number: 80}}}}]}
+YAML
+}
+
+# write_nginx_conf DIR WORKERS ECHO_PORT PORT LOG_DIRECTIVE: DIR/nginx.conf for nginx configured as
+# ingress-nginx configures a location (the same forwarded headers, HTTP/1.1 and keep-alive to the
+# upstream), serving the same two hosts as bench_ingress_manifest on 127.0.0.1:PORT.
+write_nginx_conf() {
+  local dir=$1 workers=$2 echo_port=$3 port=$4 log=$5
+  mkdir -p "$dir"
+  cat >"$dir/proxy_location.conf" <<'CONF'
+proxy_http_version 1.1;
+proxy_set_header Host $http_host;
+proxy_set_header Connection "";
+proxy_set_header X-Request-ID $req_id;
+proxy_set_header X-Real-IP $remote_addr;
+proxy_set_header X-Forwarded-For $remote_addr;
+proxy_set_header X-Forwarded-Host $http_host;
+proxy_set_header X-Forwarded-Port $server_port;
+proxy_set_header X-Forwarded-Proto $scheme;
+proxy_set_header X-Scheme $scheme;
+proxy_set_header X-Original-Forwarded-For $http_x_forwarded_for;
+proxy_set_header Proxy "";
+proxy_buffering off;
+proxy_pass http://echo;
+CONF
+  cat >"$dir/nginx.conf" <<CONF
+worker_processes $workers;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 16384; }
+http {
+  $log
+  keepalive_requests 1000;
+  upstream echo { server 127.0.0.1:$echo_port; keepalive 320; keepalive_requests 10000; keepalive_timeout 60s; }
+  map \$http_x_request_id \$req_id { default \$http_x_request_id; "" \$request_id; }
+  server {
+    listen 127.0.0.1:$port reuseport;
+    server_name bench-rewrite.local;
+    location ~* "^/something(/|\$)(.*)" {
+      rewrite "(?i)/something(/|\$)(.*)" /\$2 break;
+      include $dir/proxy_location.conf;
+    }
+  }
+  server {
+    listen 127.0.0.1:$port default_server;
+    location / {
+      include $dir/proxy_location.conf;
+    }
+  }
+}
+CONF
+}

@@ -41,29 +41,7 @@ build/sluice-echo --port "$echo_port" --service bench --threads 1 2>"$work/echo.
 
 mkdir -p "$work/manifests"
 bench_backend_manifest "$echo_port" >"$work/manifests/backend.yaml"
-cat >"$work/manifests/bench.yaml" <<YAML
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: bench}
-spec:
-  ingressClassName: nginx
-  rules:
-  - host: bench.local
-    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}]}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: bench-rewrite
-  annotations:
-    nginx.ingress.kubernetes.io/use-regex: "true"
-    nginx.ingress.kubernetes.io/rewrite-target: /\$2
-spec:
-  ingressClassName: nginx
-  rules:
-  - host: bench-rewrite.local
-    http: {paths: [{path: "/something(/|\$)(.*)", pathType: ImplementationSpecific, backend: {service: {name: bench, port: {number: 80}}}}]}
-YAML
+bench_ingress_manifest >"$work/manifests/bench.yaml"
 sluice_log=off nginx_log="access_log off;"
 if [ "$logs" = 1 ]; then
   sluice_log="$work/sluice-access.log"
@@ -86,51 +64,7 @@ if [ -n "$base" ]; then
   base_pid=$started_pid
 fi
 
-# nginx configured as ingress-nginx configures a location: the same forwarded headers, HTTP/1.1
-# and keep-alive to the upstream, no access log (sluice has none yet).
-mkdir -p "$work/nginx"
-cat >"$work/nginx/proxy_location.conf" <<'CONF'
-proxy_http_version 1.1;
-proxy_set_header Host $http_host;
-proxy_set_header Connection "";
-proxy_set_header X-Request-ID $req_id;
-proxy_set_header X-Real-IP $remote_addr;
-proxy_set_header X-Forwarded-For $remote_addr;
-proxy_set_header X-Forwarded-Host $http_host;
-proxy_set_header X-Forwarded-Port $server_port;
-proxy_set_header X-Forwarded-Proto $scheme;
-proxy_set_header X-Scheme $scheme;
-proxy_set_header X-Original-Forwarded-For $http_x_forwarded_for;
-proxy_set_header Proxy "";
-proxy_buffering off;
-proxy_pass http://echo;
-CONF
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes $workers;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 16384; }
-http {
-  $nginx_log
-  keepalive_requests 1000;
-  upstream echo { server 127.0.0.1:$echo_port; keepalive 320; keepalive_requests 10000; keepalive_timeout 60s; }
-  map \$http_x_request_id \$req_id { default \$http_x_request_id; "" \$request_id; }
-  server {
-    listen 127.0.0.1:$nginx_port reuseport;
-    server_name bench-rewrite.local;
-    location ~* "^/something(/|\$)(.*)" {
-      rewrite "(?i)/something(/|\$)(.*)" /\$2 break;
-      include $work/nginx/proxy_location.conf;
-    }
-  }
-  server {
-    listen 127.0.0.1:$nginx_port default_server;
-    location / {
-      include $work/nginx/proxy_location.conf;
-    }
-  }
-}
-CONF
+write_nginx_conf "$work/nginx" "$workers" "$echo_port" "$nginx_port" "$nginx_log"
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon off;' 2>"$work/nginx/stderr.log" & pids+=($!)
 nginx_master=$!
 

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied request, sluice against nginx: the deterministic figure
+# behind bench/load.sh's CPU ratio, which moves by ±15% from run to run on a virtual machine.
+# Each proxy runs one worker under valgrind's callgrind, in front of the same sluice-echo, one
+# after the other. wrk sends bench/load.sh's request (GET / with Host) over -c connections for
+# 3 s of warm-up; then the proxy's counters are zeroed, wrk runs for -d seconds, and the
+# instructions the proxy executed meanwhile are divided by the requests wrk completed.
+#
+#   bench/instructions.sh [-d SECONDS] [-c CONNECTIONS] [-b OTHER_SLUICE]
+#
+# -b measures another sluice binary (an earlier build, say) too, and prints sluice/base.
+# Instructions are not time: they leave out cache misses, mispredicted branches and the kernel
+# (more than half of each proxy's CPU here), so they compare user-space work, not speed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+duration=10 conns=4 base=""
+while getopts "d:c:b:" opt; do
+  case $opt in
+    d) duration=$OPTARG ;; c) conns=$OPTARG ;; b) base=$OPTARG ;;
+    *) echo "usage: $0 [-d seconds] [-c connections] [-b other-sluice]" >&2; exit 2 ;;
+  esac
+done
+
+scripts/setup >/dev/null
+for tool in wrk nginx valgrind callgrind_control; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/sluice-instructions-XXXXXX)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo_port=$(free_port)
+build/sluice-echo --port "$echo_port" --service bench --threads 1 2>"$work/echo.log" & pids+=($!)
+mkdir -p "$work/manifests"
+bench_backend_manifest "$echo_port" >"$work/manifests/backend.yaml"
+bench_ingress_manifest >"$work/manifests/bench.yaml"
+
+# measure NAME PORT COMMAND...: starts COMMAND under callgrind, warms it up, counts, stops it;
+# prints "requests instructions_per_request".
+measure() {
+  local name=$1 port=$2 vg_pid requests total
+  shift 2
+  valgrind --tool=callgrind --callgrind-out-file="$work/$name.out" "$@" 2>"$work/$name.log" &
+  vg_pid=$!
+  pids+=("$vg_pid")
+  # Under valgrind a start takes seconds (sluice generates its fallback certificate).
+  for _ in $(seq 600); do
+    curl -s -o /dev/null -H 'Host: bench.local' "http://127.0.0.1:$port/" && break
+    sleep 0.1
+  done
+  wrk -t1 -c"$conns" -d3s -H 'Host: bench.local' "http://127.0.0.1:$port/" >/dev/null
+  callgrind_control -z "$vg_pid" >/dev/null 2>&1
+  requests=$(wrk -t1 -c"$conns" -d"${duration}s" -H 'Host: bench.local' "http://127.0.0.1:$port/" |
+    awk '/requests in/ {print $1}')
+  callgrind_control -d "$vg_pid" >/dev/null 2>&1
+  for _ in $(seq 100); do compgen -G "$work/$name.out.*" >/dev/null && break; sleep 0.1; done
+  total=$(awk '/^summary:/ {print $2}' "$work/$name.out".*)
+  kill "$vg_pid" 2>/dev/null || true
+  wait "$vg_pid" 2>/dev/null || true
+  echo "$requests $((total / requests))"
+}
+
+# sluice_args PORT: one worker on the bench manifests, no access log.
+sluice_args() {
+  echo --manifests "$work/manifests" --bind 127.0.0.1 --http-port "$1" --https-port 0 --access-log off \
+    --status-port "$(free_port)" --workers 1 -v 0
+}
+
+port=$(free_port)
+read -r sluice_requests sluice_ipr < <(measure sluice "$port" build/sluice $(sluice_args "$port"))
+port=$(free_port)
+write_nginx_conf "$work/nginx" 1 "$echo_port" "$port" "access_log off;"
+read -r nginx_requests nginx_ipr < <(measure nginx "$port" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" \
+  -g 'daemon off; master_process off;')
+if [ -n "$base" ]; then
+  port=$(free_port)
+  read -r base_requests base_ipr < <(measure base "$port" "$base" $(sluice_args "$port"))
+fi
+
+echo "user-space instructions per request (callgrind); wrk ${duration}s, $conns connections; one worker each"
+printf '%-8s %10s %14s\n' proxy requests instructions
+printf '%-8s %10s %14s\n' sluice "$sluice_requests" "$sluice_ipr"
+printf '%-8s %10s %14s\n' nginx "$nginx_requests" "$nginx_ipr"
+[ -z "$base" ] || printf '%-8s %10s %14s\n' base "$base_requests" "$base_ipr"
+awk -v s="$sluice_ipr" -v n="$nginx_ipr" 'BEGIN { printf "sluice/nginx %.2f\n", s / n }'
+[ -z "$base" ] || awk -v s="$sluice_ipr" -v b="$base_ipr" 'BEGIN { printf "sluice/base %.2f\n", s / b }'
