@@ -904,6 +904,8 @@ private:
             } else {
                 auto table = std::make_shared<htpasswd_table>(c.map ? htpasswd_table::from_map(secret->data)
                                                                     : htpasswd_table::parse_file(secret->data.at("auth")));
+                for (const auto& why : table->refused())
+                    diag(ing, field, "Secret " + ns + "/" + name + ": " + why + "; that user's logins get 500");
                 if (table->size() == 0)
                     diag(ing, field, "Secret " + ns + "/" + name + " lists no usable user; every request gets 401");
                 auth->users = std::move(table);

@@ -61,33 +61,6 @@ bool would_block(const error_code& ec) { return ec == asio::error::would_block |
 
 using tls_stream = tls_socket;
 
-// Parses what is buffered; would_block when the parser needs more bytes from the stream. `fresh`
-// is how many of the buffered bytes arrived since the last call (all, by default): the end of a
-// header is looked for only where it can be, so a header trickled in is not scanned again and again.
-template <class Parser>
-error_code parse_buffered(beast::flat_buffer& buffer, Parser& parser, size_t fresh = SIZE_MAX)
-{
-    if (buffer.size() == 0)
-        return asio::error::would_block;
-    error_code ec;
-    if (!parser.is_header_done()) {
-        // A whole header is parsed from the message's own copy (message_parser::put_head); a
-        // partial or malformed one from the buffer, where Beast finds what is wrong with it.
-        const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
-        const size_t from = fresh < bytes.size() && bytes.size() - fresh > 3 ? bytes.size() - fresh - 3 : 0;
-        if (const size_t end = bytes.find("\r\n\r\n", from); end != std::string_view::npos) {
-            const size_t used = parser.put_head(bytes.substr(0, end + 4), ec);
-            if (ec != http::error::need_more) {
-                buffer.consume(used);
-                return ec;
-            }
-            ec = {};
-        }
-    }
-    buffer.consume(parser.put(buffer.data(), ec));
-    return ec == http::error::need_more ? error_code(asio::error::would_block) : ec;
-}
-
 // One step of parsing from a stream, as Beast's http::async_read_some: what is buffered is parsed
 // first, and bytes are read only while the parser needs more. The end of the stream is
 // end_of_stream before any byte of the message, else the parser's verdict (a close-delimited

@@ -1,6 +1,8 @@
 #include "proxy/htpasswd.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 
 #include <crypt.h>
@@ -131,9 +133,17 @@ htpasswd_table htpasswd_table::parse_file(std::string_view content)
         // nginx ends the password at ':' (an optional comment follows), except that "{SSHA}"
         // and bcrypt never contain ':' anyway.
         hash = hash.substr(0, hash.find(':'));
-        t.users_.try_emplace(std::string(user), std::string(hash));
+        t.add(user, hash);
     }
     return t;
+}
+
+void htpasswd_table::add(std::string_view user, std::string_view hash)
+{
+    if (!users_.try_emplace(std::string(user), std::string(hash)).second)
+        return;  // the first line for a user wins
+    if (std::string why = excessive_work(hash); !why.empty())
+        refused_.push_back("user " + std::string(user) + ": " + why);
 }
 
 htpasswd_table htpasswd_table::from_map(const std::map<std::string, std::string>& users)
@@ -143,7 +153,7 @@ htpasswd_table htpasswd_table::from_map(const std::map<std::string, std::string>
         std::string_view h = hash;
         while (!h.empty() && (h.back() == '\n' || h.back() == '\r'))
             h.remove_suffix(1);
-        t.users_.try_emplace(user, std::string(h));
+        t.add(user, h);
     }
     return t;
 }
@@ -152,6 +162,35 @@ const std::string* htpasswd_table::find(std::string_view user) const
 {
     auto it = users_.find(user);
     return it == users_.end() ? nullptr : &it->second;
+}
+
+std::string excessive_work(std::string_view hash)
+{
+    constexpr unsigned max_bcrypt_cost = 17;             // htpasswd -B -C takes 4 to 17
+    constexpr uint64_t max_sha_crypt_rounds = 10000000;  // 5,000 unless rounds= says otherwise
+    // bcrypt: $2a$, $2b$, $2x$ or $2y$, then the cost (log2 of the rounds) in two digits.
+    if (hash.size() >= 7 && hash.starts_with("$2") && hash[3] == '$' && std::isdigit(static_cast<unsigned char>(hash[4])) &&
+        std::isdigit(static_cast<unsigned char>(hash[5])) && hash[6] == '$') {
+        const unsigned cost = static_cast<unsigned>((hash[4] - '0') * 10 + (hash[5] - '0'));
+        if (cost > max_bcrypt_cost)
+            return "bcrypt cost " + std::to_string(cost) + " is over " + std::to_string(max_bcrypt_cost) +
+                   ": each check of a password would take minutes or more";
+        return {};
+    }
+    // sha-crypt: $5$ or $6$, then an optional "rounds=N$".
+    if ((hash.starts_with("$5$rounds=") || hash.starts_with("$6$rounds="))) {
+        std::string_view digits = hash.substr(10, hash.find('$', 10) - 10);
+        uint64_t rounds = 0;
+        for (char c : digits) {
+            if (!std::isdigit(static_cast<unsigned char>(c)))
+                return {};  // not a number: crypt refuses the hash itself
+            rounds = std::min<uint64_t>(rounds * 10 + static_cast<uint64_t>(c - '0'), max_sha_crypt_rounds + 1);
+        }
+        if (rounds > max_sha_crypt_rounds)
+            return "sha-crypt rounds=" + std::string(digits) + " is over " + std::to_string(max_sha_crypt_rounds) +
+                   ": each check of a password would take many seconds";
+    }
+    return {};
 }
 
 bool is_slow_hash(std::string_view hash)
@@ -184,6 +223,8 @@ password_check verify_password(std::string_view password, std::string_view hash)
         std::string_view salt = rest.substr(0, std::min<size_t>(rest.find('$'), 8));
         return equal_constant_time(apr1(password, salt), hash) ? password_check::match : password_check::mismatch;
     }
+    if (!excessive_work(hash).empty())
+        return password_check::error;
     // libxcrypt: bcrypt, sha-crypt, md5-crypt, DES. crypt_data is large: one per thread.
     thread_local std::unique_ptr<crypt_data> data = std::make_unique<crypt_data>();
     std::string pw(password);

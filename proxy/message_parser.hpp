@@ -2,6 +2,11 @@
 // An HTTP/1 parser that fills a message with `header_fields` and a `buffer_body`: Beast's parsing
 // engine (basic_parser: start line, fields, framing, chunked decoding, limits) with the proxy's
 // own field storage. Beast's `http::parser` always stores `basic_fields`.
+#include <cstdint>
+#include <string_view>
+
+#include <boost/asio/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -94,5 +99,34 @@ private:
 
 using request_parser = message_parser<true>;
 using response_parser = message_parser<false>;
+
+// Parses what `buffer` holds into `parser`, consuming what it took; would_block when the parser
+// needs more bytes from the stream. A whole header is parsed from the message's own copy
+// (put_head); a partial or malformed one from the buffer, where Beast finds what is wrong with
+// it. `fresh` is how many of the buffered bytes arrived since the last call (all, by default):
+// the end of a header is looked for only where new bytes could complete it, so a header trickled
+// in is not scanned again and again.
+template <bool isRequest>
+boost::beast::error_code parse_buffered(boost::beast::flat_buffer& buffer, message_parser<isRequest>& parser,
+                                        std::size_t fresh = SIZE_MAX)
+{
+    if (buffer.size() == 0)
+        return boost::asio::error::would_block;
+    boost::beast::error_code ec;
+    if (!parser.is_header_done()) {
+        const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
+        const std::size_t from = fresh < bytes.size() && bytes.size() - fresh > 3 ? bytes.size() - fresh - 3 : 0;
+        if (const std::size_t end = bytes.find("\r\n\r\n", from); end != std::string_view::npos) {
+            const std::size_t used = parser.put_head(bytes.substr(0, end + 4), ec);
+            if (ec != boost::beast::http::error::need_more) {
+                buffer.consume(used);
+                return ec;
+            }
+            ec = {};
+        }
+    }
+    buffer.consume(parser.put(buffer.data(), ec));
+    return ec == boost::beast::http::error::need_more ? boost::beast::error_code(boost::asio::error::would_block) : ec;
+}
 
 }  // namespace sluice

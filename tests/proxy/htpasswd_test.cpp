@@ -1,5 +1,6 @@
 // Every hash format nginx's auth_basic accepts, generated at test time by Apache's htpasswd and
 // OpenSSL's passwd, verified by sluice.
+#include <chrono>
 #include <cstdio>
 
 #include <gtest/gtest.h>
@@ -115,6 +116,30 @@ TEST(htpasswd, malformed_hashes_are_errors_not_matches)
     EXPECT_EQ(verify_password("x", "{SSHA}c2hvcnQ="), password_check::error);
     EXPECT_EQ(verify_password("x", "$2y$99$bad"), password_check::error);
     EXPECT_NE(verify_password("x", ""), password_check::match);
+}
+
+TEST(htpasswd, hashes_that_would_take_too_long_to_check_are_refused_at_once)
+{
+    // Cost 25 is 2^25 rounds: minutes of a core per check, which a wrong password would start.
+    const std::string costly = "$2y$25$abcdefghijklmnopqrstuuA0GabcdefghijklmnopqrstuvwxyzAB";
+    EXPECT_NE(excessive_work(costly), "");
+    EXPECT_EQ(excessive_work("$2y$17$abcdefghijklmnopqrstuuA0GabcdefghijklmnopqrstuvwxyzAB"), "");
+    EXPECT_EQ(excessive_work("$2b$10$abcdefghijklmnopqrstuu"), "");
+    EXPECT_NE(excessive_work("$6$rounds=999999999$salt$hash"), "");
+    EXPECT_NE(excessive_work("$5$rounds=100000000000000000000000$salt$hash"), "");
+    EXPECT_EQ(excessive_work("$6$rounds=5000$salt$hash"), "");
+    EXPECT_EQ(excessive_work("$6$salt$hash"), "");
+    EXPECT_EQ(excessive_work("{PLAIN}x"), "");
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(verify_password("guess", costly), password_check::error);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
+
+    auto t = htpasswd_table::parse_file("alice:{PLAIN}a\nbob:" + costly + "\nbob:{PLAIN}b\n");
+    ASSERT_EQ(t.refused().size(), 1u);
+    EXPECT_EQ(t.refused()[0].rfind("user bob: bcrypt cost 25 is over 17", 0), 0u) << t.refused()[0];
+    ASSERT_NE(t.find("bob"), nullptr);
+    EXPECT_EQ(*t.find("bob"), costly);  // the first line for a user still wins
+    EXPECT_EQ(htpasswd_table::from_map({{"carol", "$6$rounds=999999999$s$h"}}).refused().size(), 1u);
 }
 
 TEST(htpasswd, file_parsing)
