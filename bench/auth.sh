@@ -18,10 +18,7 @@ while getopts "d:r:c:" opt; do
 done
 scripts/setup >/dev/null
 
-work=$(mktemp -d /tmp/sluice-auth-bench-XXXXXX)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+bench_workdir auth-bench
 
 
 build/sluice-echo --port 0 --service bench 2>"$work/echo.log" & pids+=($!)

@@ -26,10 +26,7 @@ while getopts "n:s:d:" opt; do
 done
 scripts/setup >/dev/null
 
-work=$(mktemp -d /tmp/sluice-config-bench-XXXXXX)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+bench_workdir config-bench
 
 echo_port=$(free_port); sluice_port=$(free_port); nginx_port=$(free_port)
 build/sluice-echo --port "$echo_port" --service bench --threads 1 2>"$work/echo.log" & pids+=($!)

@@ -24,14 +24,9 @@ while getopts "d:c:b:" opt; do
 done
 
 scripts/setup >/dev/null
-for tool in wrk nginx valgrind callgrind_control; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
+require_tools wrk nginx valgrind callgrind_control
 
-work=$(mktemp -d /tmp/sluice-instructions-XXXXXX)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+bench_workdir instructions
 
 echo_port=$(free_port)
 build/sluice-echo --port "$echo_port" --service bench --threads 1 2>"$work/echo.log" & pids+=($!)

@@ -1,5 +1,22 @@
 # Helpers shared by the benchmark scripts (sourced).
 
+# require_tools TOOL...: exits, naming it, when a tool is missing.
+require_tools() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
+  done
+}
+
+# bench_workdir NAME: a scratch directory in $work and an empty list $pids of processes to stop;
+# on exit they are stopped and the directory goes.
+bench_cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+bench_workdir() {
+  work=$(mktemp -d "/tmp/sluice-$1-XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
   awk 'BEGIN{srand(); print 20000+int(rand()*20000)}'; }

@@ -25,14 +25,9 @@ while getopts "d:r:c:w:li:b:" opt; do
 done
 
 scripts/setup >/dev/null
-for tool in wrk nginx haproxy; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
+require_tools wrk nginx haproxy
 
-work=$(mktemp -d /tmp/sluice-bench-XXXXXX)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+bench_workdir bench
 
 
 echo_port=$(free_port); sluice_port=$(free_port); nginx_port=$(free_port); haproxy_port=$(free_port)

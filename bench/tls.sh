@@ -20,14 +20,9 @@ while getopts "d:r:c:i:" opt; do
   esac
 done
 scripts/setup >/dev/null
-for tool in wrk ab nginx openssl; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
+require_tools wrk ab nginx openssl
 
-work=$(mktemp -d /tmp/sluice-tls-bench-XXXXXX)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+bench_workdir tls-bench
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/bench.key" -out "$work/bench.crt" \
   -days 2 -subj "/CN=bench.local" -addext "subjectAltName=DNS:bench.local" 2>/dev/null
