@@ -174,7 +174,7 @@ std::string excessive_work(std::string_view hash)
         const unsigned cost = static_cast<unsigned>((hash[4] - '0') * 10 + (hash[5] - '0'));
         if (cost > max_bcrypt_cost)
             return "bcrypt cost " + std::to_string(cost) + " is over " + std::to_string(max_bcrypt_cost) +
-                   ": each check of a password would take minutes or more";
+                   ": each check of a password would keep a core busy for longer than about ten seconds";
         return {};
     }
     // sha-crypt: $5$ or $6$, then an optional "rounds=N$".
@@ -188,7 +188,7 @@ std::string excessive_work(std::string_view hash)
         }
         if (rounds > max_sha_crypt_rounds)
             return "sha-crypt rounds=" + std::string(digits) + " is over " + std::to_string(max_sha_crypt_rounds) +
-                   ": each check of a password would take many seconds";
+                   ": each check of a password would keep a core busy for longer than about ten seconds";
     }
     return {};
 }
