@@ -61,19 +61,19 @@ bool would_block(const error_code& ec) { return ec == asio::error::would_block |
 
 using tls_stream = tls_socket;
 
-// One step of parsing from a stream, as Beast's http::async_read_some: what is buffered is parsed
-// first, and bytes are read only while the parser needs more. The end of the stream is
-// end_of_stream before any byte of the message, else the parser's verdict (a close-delimited
-// body ends; a message cut short is partial_message). Written out here because Beast's composed
-// operation costs a work guard and several handler layers per read, and a posted completion when
-// the buffer already held enough.
+// The rest of one step of parsing from a stream, as Beast's http::async_read_some, once
+// parse_buffered said the parser needs more than is buffered: bytes are read and parsed until the
+// parser takes a step. The end of the stream is end_of_stream before any byte of the message,
+// else the parser's verdict (a close-delimited body ends; a message cut short is
+// partial_message). Written out here because Beast's composed operation costs a work guard and
+// several handler layers per read, and a posted completion when the buffer already held enough.
 template <class Stream, class Parser>
 asio::awaitable<error_code> read_some_parsed(Stream& stream, beast::flat_buffer& buffer, Parser& parser)
 {
-    error_code ec = parse_buffered(buffer, parser);
+    error_code ec = asio::error::would_block;
     while (would_block(ec)) {
-        const size_t size = beast::read_size(buffer, 65536);
-        if (size == 0 || buffer.size() + size > buffer.max_size())
+        const size_t size = beast::read_size(buffer, 65536);  // at most what the buffer may grow by
+        if (size == 0)
             co_return http::error::buffer_overflow;
         auto [rec, n] = co_await stream.async_read_some(buffer.prepare(size), nothrow);
         buffer.commit(n);
@@ -245,8 +245,11 @@ asio::awaitable<bool> discard_body(session<Stream>& s, request_parser& parser, s
     while (!parser.is_done()) {
         parser.get().body().data = scratch;
         parser.get().body().size = sizeof scratch;
-        s.client_deadline.arm(timeout);
-        error_code ec = co_await read_some_parsed(s.client, s.client_buf, parser);
+        error_code ec = parse_buffered(s.client_buf, parser);
+        if (would_block(ec)) {
+            s.client_deadline.arm(timeout);
+            ec = co_await read_some_parsed(s.client, s.client_buf, parser);
+        }
         if (ec && ec != http::error::need_buffer)
             co_return false;
     }

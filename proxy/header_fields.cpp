@@ -157,8 +157,6 @@ std::string_view header_fields::hold(std::string_view s) { return adopted(s) ? s
 header_fields::value_type header_fields::make(field name, std::string_view name_string, std::string_view value,
                                               bool keep_name)
 {
-    value_type v;
-    v.name_ = name;
     if (keep_name && !adopted(name_string)) {
         // A known field spelled as Beast spells it needs no copy of its name.
         const std::string_view canonical =
@@ -169,7 +167,13 @@ header_fields::value_type header_fields::make(field name, std::string_view name_
         else
             name_string = keep(name_string);
     }
-    value = hold(trim_ows(value));
+    return field_of(name, name_string, hold(trim_ows(value)));
+}
+
+header_fields::value_type header_fields::field_of(field name, std::string_view name_string, std::string_view value) noexcept
+{
+    value_type v;
+    v.name_ = name;
     v.name_text_ = name_string.data();
     v.name_size_ = static_cast<uint32_t>(name_string.size());
     v.value_text_ = value.data();
@@ -297,13 +301,8 @@ void header_fields::insert_front(std::span<const named_value> fields)
         if (!value.empty())  // an empty view may have no data at all
             std::memcpy(to, value.data(), value.size());
         to[value.size()] = '\0';
-        at->name_ = f.name->id;
-        at->name_text_ = f.name->text.data();
-        at->name_size_ = static_cast<uint32_t>(f.name->text.size());
-        at->value_text_ = to;
-        at->value_size_ = static_cast<uint32_t>(value.size());
+        *at++ = field_of(f.name->id, f.name->text, {to, value.size()});
         to += value.size() + 1;
-        ++at;
     }
 }
 

@@ -143,6 +143,8 @@ private:
     // `s` itself when it lies in the adopted header bytes, else keep(s).
     std::string_view hold(std::string_view s);
     value_type make(field name, std::string_view name_string, std::string_view value, bool keep_name = true);
+    // A field of these views, as they are (make decides what to copy).
+    static value_type field_of(field name, std::string_view name_string, std::string_view value) noexcept;
     void append(value_type v);
     // Gives the first field that `same` matches the value and erases the others; false when none.
     template <class Same>
