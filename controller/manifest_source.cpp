@@ -235,10 +235,15 @@ void manifest_source::rescan()
                 if (!state.error.empty())
                     log_info(p.string() + ": parses again");
                 state.error.clear();
-            } catch (const manifest_parse_error& e) {
+            } catch (const std::exception& e) {
+                // A parse error names its line and column; anything else the parsers throw is
+                // still this file's problem alone, never the process's.
+                const auto* located = dynamic_cast<const manifest_parse_error*>(&e);
                 same_objects = false;
-                state.error = p.string() + ":" + std::to_string(e.line) + ":" + std::to_string(e.column) + ": " +
-                              e.what() + "; keeping the " + std::to_string(state.documents.size()) +
+                state.error = p.string() +
+                              (located ? ":" + std::to_string(located->line) + ":" + std::to_string(located->column)
+                                       : std::string()) +
+                              ": " + e.what() + "; keeping the " + std::to_string(state.documents.size()) +
                               " object(s) it held before";
                 log_error(state.error);
             }

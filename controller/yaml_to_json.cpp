@@ -1,6 +1,7 @@
 #include "controller/yaml_to_json.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 
 #include <map>
@@ -14,8 +15,9 @@ namespace {
 
 using json = nlohmann::json;
 
-// YAML 1.2 core schema resolution for plain (unquoted) scalars.
-json plain_scalar(const std::string& s)
+// YAML 1.2 core schema resolution for plain (unquoted) scalars. A float beyond a double's range
+// ("1e400") is an error at `mark`, as in JSON files and as kubectl's conversion has it.
+json plain_scalar(const std::string& s, const YAML::Mark& mark)
 {
     if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL")
         return nullptr;
@@ -47,8 +49,11 @@ json plain_scalar(const std::string& s)
         if (looks_float && has_digit) {
             char* end = nullptr;
             double d = std::strtod(s.c_str(), &end);
-            if (end == s.c_str() + s.size())
+            if (end == s.c_str() + s.size()) {
+                if (std::isinf(d))
+                    throw manifest_parse_error("number out of range: " + s, mark.line + 1, mark.column + 1);
                 return d;
+            }
         }
     }
     return s;
@@ -101,7 +106,7 @@ public:
     {
         // Tag "!" marks a quoted scalar: always a string.
         bool string = tag == "!" || tag == "tag:yaml.org,2002:str";
-        add(mark, string ? json(value) : plain_scalar(value), anchor, 1, &value);
+        add(mark, string ? json(value) : plain_scalar(value, mark), anchor, 1, &value);
     }
     void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override
     {
@@ -218,22 +223,43 @@ std::pair<int, int> line_column_of(const std::string& text, size_t byte)
     return {line, column};
 }
 
+// nlohmann's DOM parser that keeps where parsing failed instead of throwing. json::parse reports
+// a position only for syntax errors; a number too large for a double ("1e400") throws
+// out_of_range without one.
+class located_json_parser final : public nlohmann::detail::json_sax_dom_parser<json> {
+public:
+    explicit located_json_parser(json& root) : json_sax_dom_parser(root, false) {}
+
+    template <class Exception>
+    bool parse_error(size_t byte, const std::string&, const Exception& e)
+    {
+        error_byte = byte;
+        error = e.what();
+        // nlohmann prefixes "[json.exception.parse_error.101] parse error at line L, column C: "
+        if (auto bracket = error.find("] "); error.starts_with("[json.exception.") && bracket != std::string::npos)
+            error.erase(0, bracket + 2);
+        if (auto colon = error.find(": "); error.starts_with("parse error") && colon != std::string::npos)
+            error.erase(0, colon + 2);
+        return false;
+    }
+
+    size_t error_byte = 0;
+    std::string error;
+};
+
 }  // namespace
 
 std::vector<manifest_document> parse_manifest_text(const std::string& text, bool is_json)
 {
     std::vector<manifest_document> out;
     if (is_json) {
-        try {
-            append_document(out, json::parse(text), 1, 1);
-        } catch (const json::parse_error& e) {
-            auto [line, column] = line_column_of(text, e.byte > 0 ? e.byte - 1 : 0);
-            std::string what = e.what();
-            // nlohmann prefixes "[json.exception.parse_error.101] parse error at line L, column C: "
-            if (auto colon = what.find(": "); colon != std::string::npos)
-                what = what.substr(colon + 2);
-            throw manifest_parse_error(what, line, column);
+        json object;
+        located_json_parser parser(object);
+        if (!json::sax_parse(text, &parser)) {
+            auto [line, column] = line_column_of(text, parser.error_byte > 0 ? parser.error_byte - 1 : 0);
+            throw manifest_parse_error(parser.error, line, column);
         }
+        append_document(out, std::move(object), 1, 1);
         return out;
     }
     try {

@@ -53,7 +53,40 @@ TEST(yaml_to_json, json_files_and_json_errors)
         FAIL() << "expected a parse error";
     } catch (const manifest_parse_error& e) {
         EXPECT_EQ(e.line, 3);
+        EXPECT_EQ(std::string(e.what()).find("json.exception"), std::string::npos) << e.what();
+        EXPECT_EQ(std::string(e.what()).find("parse error"), std::string::npos) << e.what();
     }
+}
+
+// Found by the manifest fuzzer: nlohmann's parser throws out_of_range, not parse_error, for a
+// number beyond a double's range, which escaped the manifest source and stopped the process.
+TEST(yaml_to_json, numbers_beyond_a_double_are_errors_with_their_position)
+{
+    try {
+        parse_manifest_text("{\"kind\": \"Service\",\n \"spec\": {\"ports\": [{\"port\": 1e400}]}}\n", true);
+        FAIL() << "expected a parse error";
+    } catch (const manifest_parse_error& e) {
+        EXPECT_EQ(e.line, 2);
+        EXPECT_EQ(e.column, 34);  // the last character of the number
+        EXPECT_NE(std::string(e.what()).find("1e400"), std::string::npos) << e.what();
+        EXPECT_EQ(std::string(e.what()).find("json.exception"), std::string::npos) << e.what();
+    }
+    try {
+        parse_manifest_text("kind: Service\nspec:\n  ports: [{port: -1e400}]\n", false);
+        FAIL() << "expected a parse error";
+    } catch (const manifest_parse_error& e) {
+        EXPECT_EQ(e.line, 3);
+        EXPECT_EQ(e.column, 18);
+        EXPECT_EQ(std::string(e.what()), "number out of range: -1e400");
+    }
+    // Underflow is zero, as in Go's parsers; quoted, it is a string.
+    auto docs = parse_manifest_text("a: 1e-400\nb: '1e400'\n", false);
+    ASSERT_EQ(docs.size(), 1u);
+    EXPECT_EQ(docs[0].object["a"], 0.0);
+    EXPECT_EQ(docs[0].object["b"], "1e400");
+    docs = parse_manifest_text("{\"a\": 1e-400}", true);
+    ASSERT_EQ(docs.size(), 1u);
+    EXPECT_EQ(docs[0].object["a"], 0.0);
 }
 
 // Found by the manifest fuzzer: yaml-cpp's LoadAll never returns on a stray flow indicator.
