@@ -38,9 +38,11 @@ sum_tree() {
   done
   echo "$total"
 }
-# Proportional set size in KiB, and CPU ticks (user + system), of a process and its children.
+# Proportional set size in KiB of a process and its children; their CPU ticks "user system".
 pss_tree() { sum_tree "$1" smaps_rollup '/^Pss:/ {print $2}'; }
-cpu_ticks_tree() { sum_tree "$1" stat '{print $14 + $15}'; }
+cpu_split_tree() { echo "$(sum_tree "$1" stat '{print $14}') $(sum_tree "$1" stat '{print $15}')"; }
+# The ticks every core of the machine spent busy (all but idle and iowait), from /proc/stat.
+machine_busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 # A process and its children (nginx's workers), comma-separated, as perf's -p takes them.
 tree_pids() { echo "$1" $(pgrep -P "$1" || true) | tr ' ' ','; }
 

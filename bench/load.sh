@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Load benchmark: sluice against nginx and HAProxy (Debian's), each a reverse proxy with upstream
 # keep-alive in front of the same sluice-echo backend, one worker each, driven by wrk in turn,
-# interleaved round by round. Prints req/s, p99 latency and proxy CPU time per request, and the
-# ratios sluice/nginx and sluice/haproxy.
+# interleaved round by round. Prints req/s, p99 latency and proxy CPU time per request (split into
+# user space and kernel), the ratios sluice/nginx and sluice/haproxy, and the bound this machine
+# puts on the req/s ratio (wrk and the echo backend share its cores with the proxy under test).
 #
 #   bench/load.sh [-d SECONDS] [-r ROUNDS] [-c "50 256"] [-w WORKERS] [-l] [-b OTHER_SLUICE]
 #
@@ -96,14 +97,16 @@ for port in "$echo_port" "$sluice_port" "$nginx_port" "$haproxy_port" $base_port
 done
 
 
-# run NAME PORT PID CONNS HOST PATH → "reqs_per_s p99_ms cpu_us_per_req syscalls_per_req"
-# (the last is "-" where perf cannot count system calls).
+# run NAME PORT PID CONNS HOST PATH → "reqs_per_s p99_ms cpu_us user_us kernel_us machine_us
+# syscalls" per request, then any errors: the proxy's CPU time, its user-space and kernel parts, the
+# whole machine's busy CPU time (every process and interrupt), and the proxy's system calls ("-"
+# where perf cannot count them).
 run() {
   local port=$2 pid=$3 c=$4 host=$5 path=$6 out before after perf_pid="" calls=""
   [ "$count_syscalls" = 0 ] || perf_pid=$(count_syscalls_start "$(tree_pids "$pid")" "$work/syscalls")
-  before=$(cpu_ticks_tree "$pid")
+  before="$(cpu_split_tree "$pid") $(machine_busy_ticks)"
   out=$(wrk -t1 -c"$c" -d"${duration}s" --latency -H "Host: $host" "http://127.0.0.1:$port$path" 2>&1)
-  after=$(cpu_ticks_tree "$pid")
+  after="$(cpu_split_tree "$pid") $(machine_busy_ticks)"
   [ -z "$perf_pid" ] || calls=$(count_syscalls_stop "$perf_pid" "$work/syscalls")
   awk -v before="$before" -v after="$after" -v hz="$ticks_per_s" -v calls="$calls" '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
@@ -111,9 +114,11 @@ run() {
     /requests in/ { n = $1 }
     /Requests\/sec/ { rps = $2 }
     /Non-2xx|Socket errors/ { err = err $0 " " }
-    END { cpu = (after - before) / hz * 1e6 / (n > 0 ? n : 1);
-          sys = (calls == "" ? "-" : sprintf("%.2f", calls / (n > 0 ? n : 1)));
-          printf "%.0f %.2f %.1f %s %s\n", rps, p99, cpu, sys, (err == "" ? "" : "ERR:" err) }' <<<"$out"
+    END { split(before, b, " "); split(after, a, " "); n = (n > 0 ? n : 1)
+          for (i = 1; i <= 3; i++) us[i] = (a[i] - b[i]) / hz * 1e6 / n
+          sys = (calls == "" ? "-" : sprintf("%.2f", calls / n));
+          printf "%.0f %.2f %.1f %.1f %.1f %.1f %s %s\n", rps, p99, us[1] + us[2], us[1], us[2], us[3], sys,
+            (err == "" ? "" : "ERR:" err) }' <<<"$out"
 }
 
 # Idle keep-alive connections, measured first on the fresh processes: PSS of each proxy before and
@@ -135,7 +140,7 @@ if [ "$idle" -gt 0 ]; then
     "$(awk -v a="${idle_kib[sluice]}" -v b="${idle_kib[haproxy]}" 'BEGIN{print a/b}')"
 fi
 
-declare -A rps p99 cpu sys
+declare -A rps p99 cpu user kernel machine sys
 count_syscalls=0
 syscalls_countable && count_syscalls=1
 proxies="sluice nginx haproxy sluice-rw nginx-rw"
@@ -144,6 +149,12 @@ pairs="sluice/nginx sluice/haproxy sluice-rw/nginx-rw sluice-rw/sluice"
 printf "sluice %s vs nginx %s vs HAProxy %s; %s worker(s); wrk %ss x %s round(s)\n" \
   "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nginx -v 2>&1 | sed 's/.*\///')" \
   "$(haproxy -v | head -1 | awk '{print $3}')" "$workers" "$duration" "$rounds"
+# What one system call costs on this machine (a virtual machine's traps make it many times what it
+# costs on bare metal), since each proxy makes four or more per request.
+if command -v perf >/dev/null && cost=$(perf bench syscall basic -l 200000 2>/dev/null | awk '/usecs\/op/ {print $1}') &&
+  [ -n "$cost" ]; then
+  printf "one system call (getppid, perf bench syscall basic): %.2f us\n" "$cost"
+fi
 for c in $conns; do
   for r in $(seq "$rounds"); do
     for name in $proxies; do
@@ -156,31 +167,53 @@ for c in $conns; do
         nginx-rw) port=$nginx_port pid=$nginx_master host=bench-rewrite.local path=/something/users/42 ;;
         base) port=$base_port pid=$base_pid ;;
       esac
-      read -r a b d f e <<<"$(run "$name" "$port" "$pid" "$c" "$host" "$path")"
+      read -r a b d u k m f e <<<"$(run "$name" "$port" "$pid" "$c" "$host" "$path")"
       [ -z "${e:-}" ] || echo "  warning: $name c=$c: $e"
       rps[$name,$c]="${rps[$name,$c]:-} $a"; p99[$name,$c]="${p99[$name,$c]:-} $b"; cpu[$name,$c]="${cpu[$name,$c]:-} $d"
-      sys[$name,$c]="${sys[$name,$c]:-} $f"
+      user[$name,$c]="${user[$name,$c]:-} $u"; kernel[$name,$c]="${kernel[$name,$c]:-} $k"
+      machine[$name,$c]="${machine[$name,$c]:-} $m"; sys[$name,$c]="${sys[$name,$c]:-} $f"
     done
   done
 done
 
-# syscalls/req: the proxy's system calls per request (perf), "-" where perf cannot count them.
-printf "\n%-6s %-9s %10s %9s %12s %13s\n" conns proxy "req/s" "p99 ms" "CPU us/req" "syscalls/req"
+# user/kernel: the proxy's CPU split; machine: every core's busy time per request while that proxy
+# ran; syscalls/req: the proxy's system calls per request (perf), "-" where perf cannot count them.
+printf "\n%-6s %-9s %10s %9s %12s %8s %8s %10s %13s\n" conns proxy "req/s" "p99 ms" "CPU us/req" user kernel machine \
+  "syscalls/req"
 for c in $conns; do
   for name in $proxies; do
-    printf "%-6s %-9s %10s %9s %12s %13s\n" "$c" "$name" "$(median "${rps[$name,$c]}")" "$(median "${p99[$name,$c]}")" \
-      "$(median "${cpu[$name,$c]}")" "$(median_or_dash "${sys[$name,$c]}")"
+    printf "%-6s %-9s %10s %9s %12s %8s %8s %10s %13s\n" "$c" "$name" "$(median "${rps[$name,$c]}")" \
+      "$(median "${p99[$name,$c]}")" "$(median "${cpu[$name,$c]}")" "$(median "${user[$name,$c]}")" \
+      "$(median "${kernel[$name,$c]}")" "$(median "${machine[$name,$c]}")" "$(median_or_dash "${sys[$name,$c]}")"
   done
 done
-printf "\n%-6s %-18s %8s %8s %10s %13s\n" conns ratio "req/s" "p99" "CPU/req" "syscalls/req"
+printf "\n%-6s %-18s %8s %8s %10s %8s %8s %13s\n" conns ratio "req/s" "p99" "CPU/req" user kernel "syscalls/req"
 for c in $conns; do
   for pair in $pairs; do
     one=${pair%/*} other=${pair#*/}
     awk -v a="$(median "${rps[$one,$c]}")" -v b="$(median "${rps[$other,$c]}")" \
         -v pa="$(median "${p99[$one,$c]}")" -v pb="$(median "${p99[$other,$c]}")" \
         -v ca="$(median "${cpu[$one,$c]}")" -v cb="$(median "${cpu[$other,$c]}")" \
+        -v ua="$(median "${user[$one,$c]}")" -v ub="$(median "${user[$other,$c]}")" \
+        -v ka="$(median "${kernel[$one,$c]}")" -v kb="$(median "${kernel[$other,$c]}")" \
         -v sa="$(median_or_dash "${sys[$one,$c]}")" -v sb="$(median_or_dash "${sys[$other,$c]}")" -v c="$c" -v p="$pair" \
-        'BEGIN { s = (sa == "-" || sb == "-") ? "-" : sprintf("%.2f", sa/sb);
-                 printf "%-6s %-18s %8.2f %8.2f %10.2f %13s\n", c, p, a/b, pa/pb, ca/cb, s }'
+        'function r(x, y) { return y > 0 ? x / y : 0 }
+         BEGIN { s = (sa == "-" || sb == "-") ? "-" : sprintf("%.2f", sa/sb);
+                 printf "%-6s %-18s %8.2f %8.2f %10.2f %8.2f %8.2f %13s\n", c, p, r(a, b), r(pa, pb), r(ca, cb), r(ua, ub), r(ka, kb), s }'
   done
+done
+
+# The bound on req/s here: the machine is saturated, so req/s is its cores divided by the machine's
+# CPU per request, of which the proxy is only a part. With nginx's run as the reference, a proxy
+# that took no CPU at all would serve machine/(machine - nginx) times nginx's req/s; one with
+# sluice's kernel time (its reads and writes on four sockets) but no user-space time at all,
+# machine/(machine - nginx + sluice's kernel).
+printf "\nreq/s bound on this machine (with nginx's run: the machine's CPU per request, and the part of it not nginx's)\n"
+for c in $conns; do
+  awk -v m="$(median "${machine[nginx,$c]}")" -v n="$(median "${cpu[nginx,$c]}")" \
+      -v k="$(median "${kernel[sluice,$c]}")" -v c="$c" \
+      'BEGIN { rest = m - n
+               if (rest <= 0) { printf "%-6s (not measurable: the machine time was not above nginx'"'"'s)\n", c; exit }
+               printf "%-6s machine %.1f us/req, not nginx %.1f: a proxy with no CPU %.2fx nginx'"'"'s req/s, with sluice'"'"'s kernel time and no user time %.2fx\n",
+                 c, m, rest, m / rest, m / (rest + k) }'
 done
