@@ -16,6 +16,24 @@ using nlohmann::json;
 
 namespace {
 
+// j[a][b] when it is a string, else "": what the API sends is checked, never assumed.
+std::string string_at(const json& j, const char* a, const char* b)
+{
+    if (!j.is_object())
+        return {};
+    auto outer = j.find(a);
+    if (outer == j.end() || !outer->is_object())
+        return {};
+    auto inner = outer->find(b);
+    return inner != outer->end() && inner->is_string() ? inner->get<std::string>() : std::string();
+}
+
+// The start of a line the server sent, for a log line.
+std::string excerpt(std::string_view line)
+{
+    return std::string(line.substr(0, 200)) + (line.size() > 200 ? "..." : "");
+}
+
 std::string url_escape(const std::string& s)
 {
     static constexpr char hex[] = "0123456789ABCDEF";
@@ -178,11 +196,21 @@ asio::awaitable<bool> api_source::list(resource& r)
             log_warning("Kubernetes API: the list of " + r.plural + " is not JSON: " + e.what());
             co_return false;
         }
+        if (!page.is_object()) {
+            problem(r, "the list of " + r.plural + " is not an object: " + excerpt(reply.body));
+            log_warning("Kubernetes API: the list of " + r.plural + " is not an object: " + excerpt(reply.body));
+            co_return false;
+        }
         if (version.empty())
-            version = page["metadata"].value("resourceVersion", "");
-        cont = page["metadata"].value("continue", "");
+            version = string_at(page, "metadata", "resourceVersion");
+        cont = string_at(page, "metadata", "continue");
         if (page.contains("items") && page["items"].is_array()) {
             for (auto& item : page["items"]) {
+                if (!item.is_object()) {
+                    log_warning("Kubernetes API: an item of the list of " + r.plural + " is not an object: " +
+                                excerpt(item.dump()));
+                    continue;
+                }
                 // List items carry no kind or apiVersion: the list's type says what they are.
                 item["kind"] = r.kind_name;
                 item["apiVersion"] = r.api_version;
@@ -195,6 +223,12 @@ asio::awaitable<bool> api_source::list(resource& r)
             }
         }
     } while (!cont.empty());
+    if (version.empty()) {
+        // Nothing to watch from: every real list carries its version.
+        problem(r, "the list of " + r.plural + " has no metadata.resourceVersion");
+        log_warning("Kubernetes API: the list of " + r.plural + " has no metadata.resourceVersion");
+        co_return false;
+    }
     // Objects gone since the last list are deleted; the others are replaced in place.
     for (const auto& key : r.known)
         if (!seen.contains(key))
@@ -209,6 +243,30 @@ asio::awaitable<bool> api_source::list(resource& r)
 
 asio::awaitable<void> api_source::run(resource& r)
 {
+    // follow() returns only when the source goes. Whatever it throws stops this kind's list and
+    // watch, which would leave its objects as they were without a word: report it, list again.
+    std::shared_ptr<bool> alive = alive_;
+    for (;;) {
+        std::string failure;
+        try {
+            co_await follow(r);
+            co_return;
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+        if (!*alive)
+            co_return;
+        problem(r, "following " + r.plural + " failed: " + failure);
+        log_warning("Kubernetes API: following " + r.plural + " failed: " + failure + "; listing again");
+        co_await back_off(r);
+        if (!*alive)
+            co_return;
+    }
+}
+
+// Lists, then watches from the list's version, again and again.
+asio::awaitable<void> api_source::follow(resource& r)
+{
     std::shared_ptr<bool> alive = alive_;
     for (;;) {
         if (!co_await list(r)) {
@@ -221,12 +279,15 @@ asio::awaitable<void> api_source::run(resource& r)
         r.backoff = std::chrono::milliseconds(0);
         // Watch from the list's version until the server says it is too old.
         bool gone = false;
+        bool first_watch = true;
+        bool gone_at_once = false;  // on the first watch after the list, before any event
         while (!gone && *alive) {
             std::uniform_int_distribution<long> spread(options_.watch_timeout.count(), options_.watch_timeout.count() * 2);
             const long timeout = spread(random_);
             std::string target = r.path + "?watch=1&allowWatchBookmarks=true&resourceVersion=" + url_escape(r.version) +
                                  "&timeoutSeconds=" + std::to_string(timeout);
             size_t events = 0;
+            // False ends the stream: the watch starts again from r.version.
             auto on_line = [&](std::string_view line) {
                 json event;
                 try {
@@ -235,10 +296,18 @@ asio::awaitable<void> api_source::run(resource& r)
                     log_warning("Kubernetes API: a watch event of " + r.plural + " is not JSON: " + e.what());
                     return false;
                 }
-                const std::string type = event.value("type", "");
-                json& object = event["object"];
+                // A well-formed line with the wrong shape is skipped; the stream is still in step.
+                auto skip = [&](const std::string& why) {
+                    log_warning("Kubernetes API: a watch event of " + r.plural + " " + why + ": " + excerpt(line));
+                    return true;
+                };
+                if (!event.is_object() || !event.contains("type") || !event["type"].is_string())
+                    return skip("has no type");
+                const std::string type = event["type"].get<std::string>();
+                json object = event.contains("object") ? std::move(event["object"]) : json();
                 if (type == "ERROR") {
-                    if (object.value("code", 0) == 410) {
+                    auto code = object.is_object() ? object.find("code") : object.end();
+                    if (object.is_object() && code != object.end() && code->is_number_integer() && *code == 410) {
                         gone = true;  // too old: relist
                     } else {
                         log_warning("Kubernetes API: watch of " + r.plural + " failed: " + object.dump());
@@ -246,8 +315,8 @@ asio::awaitable<void> api_source::run(resource& r)
                     return false;
                 }
                 if (!object.is_object())
-                    return true;
-                std::string version = object["metadata"].value("resourceVersion", "");
+                    return skip("has no object");
+                std::string version = string_at(object, "metadata", "resourceVersion");
                 if (type == "BOOKMARK") {
                     if (!version.empty())
                         r.version = version;
@@ -258,7 +327,7 @@ asio::awaitable<void> api_source::run(resource& r)
                 object_key key;
                 std::string error;
                 if (!object_store::identify(object, key, error))
-                    return true;
+                    return skip("names no object (" + error + ")");
                 ++events;
                 if (type == "ADDED" || type == "MODIFIED") {
                     r.known.insert(key);
@@ -286,9 +355,16 @@ asio::awaitable<void> api_source::run(resource& r)
                 log_warning("Kubernetes API: cannot watch " + r.plural + ": " + describe(reply));
                 co_await back_off(r);
             }
+            gone_at_once = gone && first_watch && events == 0;
+            first_watch = false;
         }
-        if (gone)
+        if (gone) {
             log_info("Kubernetes API: the " + r.plural + " watch is too old (410 Gone); listing again");
+            // A list whose version is already too old to watch from (API servers behind a load
+            // balancer whose caches lag, say) would otherwise be listed again and again at once.
+            if (gone_at_once && *alive)
+                co_await back_off(r);
+        }
     }
 }
 

@@ -55,6 +55,7 @@ public:
 
 private:
     boost::asio::awaitable<void> run(resource& r);
+    boost::asio::awaitable<void> follow(resource& r);
     boost::asio::awaitable<bool> list(resource& r);
     boost::asio::awaitable<void> back_off(resource& r);
     void queue(object_change change);

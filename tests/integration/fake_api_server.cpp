@@ -172,6 +172,22 @@ void fake_api_server::fail_path(const std::string& collection, unsigned status)
         failing_.erase(collection);
 }
 
+void fake_api_server::send_raw_line(const std::string& collection, const std::string& line)
+{
+    std::lock_guard lock(mutex_);
+    raw_lines_.emplace_back(collection, line);
+    changed_.notify_all();
+}
+
+void fake_api_server::answer_lists_with(const std::string& collection, const std::string& body)
+{
+    std::lock_guard lock(mutex_);
+    if (body.empty())
+        raw_lists_.erase(collection);
+    else
+        raw_lists_[collection] = body;
+}
+
 std::vector<fake_api_server::request_record> fake_api_server::requests() const
 {
     std::lock_guard lock(mutex_);
@@ -217,15 +233,16 @@ void fake_api_server::serve(tcp::socket& socket)
     std::map<std::string, std::string> query;
     for (auto p : url->params())
         query[p.key] = p.has_value ? p.value : "";
-    auto answer = [&](unsigned status, const json& body) {
+    auto answer_text = [&](unsigned status, std::string body) {
         http::response<http::string_body> res{static_cast<http::status>(status), 11};
         res.set(http::field::content_type, "application/json");
-        res.body() = body.dump();
+        res.body() = std::move(body);
         res.prepare_payload();
         res.keep_alive(false);
         http::write(socket, res, ec);
         socket.shutdown(tcp::socket::shutdown_send, ec);
     };
+    auto answer = [&](unsigned status, const json& body) { answer_text(status, body.dump()); };
     auto status_body = [](unsigned code, const std::string& reason, const std::string& message) {
         return json{{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Failure"}, {"message", message},
                     {"reason", reason}, {"code", code}};
@@ -325,6 +342,12 @@ void fake_api_server::serve(tcp::socket& socket)
         return;
     }
     if (query["watch"] != "1" && query["watch"] != "true") {
+        if (auto raw = raw_lists_.find(collection); raw != raw_lists_.end()) {
+            std::string body = raw->second;
+            lock.unlock();
+            answer_text(200, std::move(body));
+            return;
+        }
         // A list: every object of the collection (in the namespace), paged.
         std::vector<json> items;
         for (const auto& [id, o] : objects_[collection]) {
@@ -385,6 +408,12 @@ void fake_api_server::serve(tcp::socket& socket)
     uint64_t sent = from;
     while (!ec && !stopping_ && cut_generation_ == cut_at) {
         std::string out;
+        std::erase_if(raw_lines_, [&](const auto& raw) {
+            if (raw.first != collection)
+                return false;
+            out += chunk(raw.second + "\n");
+            return true;
+        });
         for (const auto& e : history_)
             if (e.version > sent && e.collection == collection && in_namespace(object_id(e.object), ns)) {
                 out += chunk(json{{"type", e.type}, {"object", e.object}}.dump() + "\n");

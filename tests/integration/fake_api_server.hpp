@@ -6,7 +6,8 @@
 // JSON event per line for every change after N: ADDED, MODIFIED, DELETED, BOOKMARK (when asked
 // with allowWatchBookmarks) and ERROR with a 410 Status when N is older than the compacted
 // history. Requests must carry the current bearer token (401 otherwise). Tests can cut every
-// open watch mid-stream, compact the history, rotate the token and read what was requested.
+// open watch mid-stream, compact the history, rotate the token and read what was requested, and
+// make it misbehave: raw lines on the watch streams, a raw body for a list.
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -40,6 +41,10 @@ public:
     nlohmann::json object(const std::string& kind, const std::string& ns, const std::string& name) const;
     // Answers `status` to every request for this collection path until cleared (status 0).
     void fail_path(const std::string& collection, unsigned status);
+    // Sends `line` (and a newline), as it is, on the next watch stream of this collection to write.
+    void send_raw_line(const std::string& collection, const std::string& line);
+    // Answers 200 with `body` to every list of this collection until cleared (empty body).
+    void answer_lists_with(const std::string& collection, const std::string& body);
 
     struct request_record {
         std::string method, target, authorization;
@@ -81,6 +86,8 @@ private:
     std::vector<event> history_;
     std::vector<request_record> requests_;
     std::map<std::string, unsigned> failing_;
+    std::vector<std::pair<std::string, std::string>> raw_lines_;  // collection, line
+    std::map<std::string, std::string> raw_lists_;
     std::map<std::string, nlohmann::json> written_;
     size_t open_watches_ = 0;
     uint16_t port_ = 0;

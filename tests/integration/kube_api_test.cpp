@@ -163,6 +163,61 @@ TEST_F(kube_api, gone_lists_again_and_keeps_serving_routes_that_still_exist)
     EXPECT_EQ(diagnostics.find("cannot watch ingresses"), std::string::npos) << diagnostics;
 }
 
+// What the server sends is checked, never assumed: a watch event or a list of the wrong shape is
+// reported and skipped, and the kind goes on being followed. Before, such a line threw from the
+// coroutine that follows the kind, which ended without a word, and later changes were never seen.
+TEST_F(kube_api, malformed_watch_events_and_lists_are_reported_and_following_goes_on)
+{
+    const std::string ingresses = "/apis/networking.k8s.io/v1/ingresses";
+    start();
+    ASSERT_TRUE(wait_until([&] { return api_.open_watches() == 6; }));
+    for (const char* line : {"[]", "5", R"({"type": 5})", R"({"type": "ADDED", "object": []})",
+                             R"({"type": "ADDED", "object": {"metadata": "x"}})",
+                             R"({"type": "MODIFIED", "object": {"metadata": {"name": 5, "resourceVersion": 7}}})",
+                             R"({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": ["1"]}}})",
+                             R"({"type": "ERROR", "object": {"code": "410"}})"})
+        api_.send_raw_line(ingresses, line);
+    ASSERT_TRUE(s_->proc().wait_for_line(std::regex("watch event of ingresses has no type: \\[\\]"), 5s)) << s_->proc().log();
+    ASSERT_TRUE(s_->proc().wait_for_line(std::regex("watch event of ingresses has no object"), 5s)) << s_->proc().log();
+    ASSERT_TRUE(s_->proc().wait_for_line(std::regex("watch event of ingresses names no object"), 5s)) << s_->proc().log();
+    ASSERT_TRUE(s_->proc().wait_for_line(std::regex("watch of ingresses failed: .*\"410\""), 5s)) << s_->proc().log();
+    put_yaml(api_, ingress_yaml("second", "second.test", {{"/", "Prefix", "b"}}));
+    EXPECT_TRUE(wait_until([&] { return status_of("second.test") == 200; }, 10s));
+    EXPECT_EQ(status_of("first.test"), 200u);
+
+    // Lists that are not an object or carry no version are problems until the server answers
+    // properly (the routes stay as they were); items that are not objects are skipped.
+    api_.answer_lists_with(ingresses, "[1, 2]");
+    put_yaml(api_, service_yaml("c", {a_->port()}));  // the Ingress watch's version falls behind
+    api_.compact();
+    api_.cut_watches();
+    ASSERT_TRUE(s_->proc().wait_for_line(std::regex("the list of ingresses is not an object: \\[1, 2\\]"), 10s))
+        << s_->proc().log();
+    EXPECT_EQ(status_of("first.test"), 200u);
+    put_yaml(api_, service_yaml("d", {a_->port()}));  // the next snapshot carries the source's problems
+    EXPECT_TRUE(wait_until([&] {
+        return s_->debug_config()["diagnostics"].dump().find("the list of ingresses is not an object") != std::string::npos;
+    }, 5s)) << s_->debug_config()["diagnostics"].dump();
+    api_.answer_lists_with(ingresses, R"({"kind": "IngressList", "metadata": "x", "items": []})");
+    ASSERT_TRUE(s_->proc().wait_for_line(std::regex("the list of ingresses has no metadata.resourceVersion"), 10s))
+        << s_->proc().log();
+    EXPECT_EQ(status_of("first.test"), 200u);
+    // A list of nothing, from a version already compacted away: the watch from it gets 410 at
+    // once, and the next list waits a back-off instead of following at once.
+    api_.answer_lists_with(ingresses, R"({"kind": "IngressList", "metadata": {"resourceVersion": "1"}, "items": [1, "two"]})");
+    ASSERT_TRUE(s_->proc().wait_for_line(std::regex("an item of the list of ingresses is not an object: \"two\""), 10s))
+        << s_->proc().log();
+    EXPECT_TRUE(wait_until([&] { return status_of("first.test") == 404; }, 10s));
+    const size_t lists = api_.count("GET", ingresses, false);
+    std::this_thread::sleep_for(1s);
+    EXPECT_LE(api_.count("GET", ingresses, false), lists + 4);
+    api_.answer_lists_with(ingresses, "");
+    EXPECT_TRUE(wait_until([&] { return status_of("first.test") == 200 && status_of("second.test") == 200; }, 10s));
+    put_yaml(api_, ingress_yaml("third", "third.test", {{"/", "Prefix", "a"}}));
+    EXPECT_TRUE(wait_until([&] { return status_of("third.test") == 200; }, 10s));
+    EXPECT_TRUE(s_->proc().running());
+}
+
 TEST_F(kube_api, a_rotated_token_file_is_used_by_the_next_request)
 {
     start();
