@@ -90,7 +90,9 @@ asio::awaitable<void> event_recorder::drain()
     while (*alive && !queue_.empty()) {
         auto [ns, event] = std::move(queue_.front());
         queue_.pop_front();
-        api_reply r = co_await client_.request(http::verb::post, "/api/v1/namespaces/" + ns + "/events", event.dump());
+        // A diagnostic can quote bytes that are not UTF-8; dump() would throw on them.
+        api_reply r = co_await client_.request(http::verb::post, "/api/v1/namespaces/" + ns + "/events",
+                                               event.dump(-1, ' ', false, json::error_handler_t::replace));
         if (!*alive)
             co_return;
         if (r.status != 201 && r.status != 200)

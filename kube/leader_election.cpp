@@ -54,9 +54,19 @@ asio::awaitable<void> leader_election::run()
 {
     std::shared_ptr<bool> alive = alive_;
     for (;;) {
-        bool held = co_await try_acquire_or_renew();
+        // A Lease of the wrong shape (someone edited it) is one this replica does not hold: a
+        // leader that cannot read it steps down below, as client-go's fails to decode it.
+        bool held = false;
+        std::string failure;
+        try {
+            held = co_await try_acquire_or_renew();
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
         if (!*alive)
             co_return;
+        if (!failure.empty())
+            log_warning("leader election: cannot use Lease " + options_.ns + "/" + options_.name + ": " + failure);
         const auto now = std::chrono::steady_clock::now();
         if (held)
             last_renewal_ = now;

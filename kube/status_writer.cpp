@@ -68,11 +68,16 @@ asio::awaitable<std::vector<std::string>> status_writer::addresses()
         api_reply pods = co_await client_.request(
             http::verb::get, "/api/v1/namespaces/" + options_.pod_namespace + "/pods?labelSelector=" + options_.pod_selector);
         json list = pods.status == 200 ? json::parse(pods.body, nullptr, false) : json();
-        if (list.is_object() && list.contains("items"))
+        if (list.is_object() && list.contains("items") && list["items"].is_array())
             for (const auto& pod : list["items"]) {
-                const json& st = pod.value("status", json::object());
-                if (st.value("phase", "") == "Running" && !st.value("hostIP", "").empty())
-                    out.push_back(st.value("hostIP", ""));
+                auto st = pod.is_object() ? pod.find("status") : pod.end();
+                if (st == pod.end() || !st->is_object())
+                    continue;
+                auto phase = st->find("phase");
+                auto host = st->find("hostIP");
+                if (phase != st->end() && *phase == "Running" && host != st->end() && host->is_string() &&
+                    !host->get<std::string>().empty())
+                    out.push_back(host->get<std::string>());
             }
     }
     if (out.empty() && !options_.node_ip.empty())

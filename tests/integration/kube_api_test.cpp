@@ -290,6 +290,40 @@ TEST_F(kube_api, one_leader_writes_the_status_and_another_takes_over_when_it_die
     EXPECT_TRUE(wait_until([&] { return status_of_ingress(api_, "newer") == three; }, 10s));
 }
 
+// Someone edits the Lease into a shape it cannot have. Before, reading it threw from the election's
+// coroutine, which ended without a word while the replica went on believing it led.
+TEST_F(kube_api, a_lease_of_the_wrong_shape_makes_the_leader_step_down_and_retake_it_when_fixed)
+{
+    api_.put(pod("sluice-a", "Running", "10.0.0.1"));
+    ::setenv("POD_NAMESPACE", "ingress", 1);
+    ::setenv("POD_NAME", "sluice-a", 1);
+    s_->add_args({"--lease-duration", "2"});
+    start();
+    ::unsetenv("POD_NAME");
+    ::unsetenv("POD_NAMESPACE");
+    ASSERT_TRUE(wait_until([&] { return lease_holder(api_) == "sluice-a"; }, 10s));
+    ASSERT_TRUE(s_->proc().wait_for_line(std::regex("became the leader"), 5s)) << s_->proc().log();
+    api_.put({{"apiVersion", "coordination.k8s.io/v1"},
+              {"kind", "Lease"},
+              {"metadata", {{"name", "sluice-leader"}, {"namespace", "ingress"}}},
+              {"spec", {{"holderIdentity", 5}}}});
+    EXPECT_TRUE(s_->proc().wait_for_line(
+        std::regex("leader election: cannot use Lease ingress/sluice-leader: .*type must be string"), 5s))
+        << s_->proc().log();
+    EXPECT_TRUE(s_->proc().wait_for_line(std::regex("stopped leading"), 10s)) << s_->proc().log();
+    api_.remove("Lease", "ingress", "sluice-leader");
+    EXPECT_TRUE(wait_until([&] { return lease_holder(api_) == "sluice-a"; }, 10s));
+    auto times_led = [&] {
+        const std::string log = s_->proc().log();
+        size_t n = 0;
+        for (size_t at = log.find("became the leader"); at != std::string::npos; at = log.find("became the leader", at + 1))
+            ++n;
+        return n;
+    };
+    EXPECT_TRUE(wait_until([&] { return times_led() == 2; }, 10s)) << s_->proc().log();
+    EXPECT_TRUE(s_->proc().running());
+}
+
 TEST_F(kube_api, publish_status_address_is_written_as_ips_and_hostnames)
 {
     s_->add_args({"--publish-status-address", "203.0.113.7, lb.example.com", "--lease-duration", "2"});
