@@ -368,15 +368,38 @@ void worker::accept_on(asio::ip::tcp::acceptor& acceptor, bool tls)
                 counters_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
                 ++connections_;
                 note_active();
-                asio::co_spawn(*io_, tls ? serve_downstream_tls(*this, std::move(socket)) : serve_downstream(*this, std::move(socket)),
-                               [this](std::exception_ptr) { connection_ended(); });
+                try {
+                    asio::co_spawn(*io_, tls ? serve_downstream_tls(*this, std::move(socket)) : serve_downstream(*this, std::move(socket)),
+                                   [this](std::exception_ptr e) { connection_ended(e); });
+                } catch (const std::exception&) {
+                    // No memory for the session: this connection closes, the loop goes on accepting.
+                    connection_ended(std::current_exception());
+                }
             }
         },
         asio::detached);
 }
 
-void worker::connection_ended()
+void worker::connection_ended(std::exception_ptr failure)
 {
+    if (failure) {
+        // A session's failures are answered and logged where they happen; one that escapes is a
+        // fault worth seeing, at most once every ten seconds with a count.
+        ++escaped_failures_;
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_escape_warning_ >= std::chrono::seconds(10)) {
+            last_escape_warning_ = now;
+            std::string what = "unknown exception";
+            try {
+                std::rethrow_exception(failure);
+            } catch (const std::exception& e) {
+                what = e.what();
+            } catch (...) {
+            }
+            log_error("worker " + std::to_string(index_) + ": a connection ended on an exception: " + what + " (" +
+                      std::to_string(escaped_failures_) + " so far)");
+        }
+    }
     --connections_;
     if (accept_waiters_ != 0)
         accept_gate_->cancel();  // wakes the accept loops waiting at the limit
@@ -433,7 +456,12 @@ void worker::unpark(parked_list::iterator it, const boost::system::error_code& e
         return;
     }
     note_active();
-    asio::co_spawn(*io_, resume_downstream(*this, std::move(c)), [this](std::exception_ptr) { connection_ended(); });
+    try {
+        asio::co_spawn(*io_, resume_downstream(*this, std::move(c)), [this](std::exception_ptr e) { connection_ended(e); });
+    } catch (const std::exception&) {
+        counters_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+        connection_ended(std::current_exception());
+    }
 }
 
 // Cancels the waits of parked connections past their deadline (or of all of them); their

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <list>
 #include <memory>
 #include <optional>
@@ -164,7 +165,8 @@ public:
 private:
     void schedule_tick();
     void accept_on(boost::asio::ip::tcp::acceptor& acceptor, bool tls);
-    void connection_ended();
+    // A downstream connection is gone; `failure` is what escaped its session, if anything.
+    void connection_ended(std::exception_ptr failure = nullptr);
     // Connections with a session (not parked): the peak since memory was last released.
     void note_active() { active_peak_ = std::max(active_peak_, connections_ - static_cast<uint32_t>(parked_.size())); }
     using parked_list = std::list<parked_connection, pool_allocator<parked_connection>>;
@@ -215,6 +217,8 @@ private:
     uint32_t connections_ = 0;
     unsigned accept_waiters_ = 0;  // accept loops waiting on accept_gate_
     std::chrono::steady_clock::time_point last_limit_warning_{};
+    std::chrono::steady_clock::time_point last_escape_warning_{};
+    uint64_t escaped_failures_ = 0;
     std::optional<boost::asio::steady_timer> accept_gate_{std::in_place, *io_};
     // Parked connections and the memory of their waits come from pools of their own (see
     // fixed_pool), declared before the list that uses them.
