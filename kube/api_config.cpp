@@ -46,13 +46,35 @@ void set_server(api_config& c, const std::string& server, const std::string& whe
     c.port = url->has_port() ? std::string(url->port()) : (c.scheme == "https" ? "443" : "80");
 }
 
+// obj[key] when it is a string, "" when absent; another type is an error naming the field.
+std::string text_at(const nlohmann::json& obj, const char* key, const std::string& field)
+{
+    auto it = obj.is_object() ? obj.find(key) : obj.end();
+    if (it == obj.end() || it->is_null())
+        return {};
+    if (!it->is_string())
+        throw std::runtime_error(field + "." + key + " must be a string, not " + it->type_name());
+    return it->get<std::string>();
+}
+
+// The same for a boolean, false when absent.
+bool flag_at(const nlohmann::json& obj, const char* key, const std::string& field)
+{
+    auto it = obj.is_object() ? obj.find(key) : obj.end();
+    if (it == obj.end() || it->is_null())
+        return false;
+    if (!it->is_boolean())
+        throw std::runtime_error(field + "." + key + " must be true or false, not " + it->dump());
+    return it->get<bool>();
+}
+
 // The entry named `name` of a kubeconfig list (clusters, users, contexts).
 const nlohmann::json* named(const nlohmann::json& doc, const char* list, const std::string& name)
 {
     if (!doc.contains(list) || !doc[list].is_array())
         return nullptr;
     for (const auto& e : doc[list])
-        if (e.value("name", "") == name)
+        if (e.is_object() && e.contains("name") && e["name"] == name)
             return &e;
     return nullptr;
 }
@@ -82,46 +104,49 @@ api_config load_kubeconfig(const std::filesystem::path& path)
     if (docs.size() != 1 || !docs[0].object.is_object())
         throw std::runtime_error(where + ": not a kubeconfig document");
     const nlohmann::json& doc = docs[0].object;
-    const std::string context_name = doc.value("current-context", "");
+    const std::string context_name = text_at(doc, "current-context", where + ": the document");
     if (context_name.empty())
         throw std::runtime_error(where + ": current-context is not set");
     const nlohmann::json* context = named(doc, "contexts", context_name);
     if (!context || !context->contains("context"))
         throw std::runtime_error(where + ": context \"" + context_name + "\" not found under contexts");
-    const std::string cluster_name = (*context)["context"].value("cluster", "");
-    const std::string user_name = (*context)["context"].value("user", "");
+    const std::string context_field = where + ": contexts[" + context_name + "].context";
+    const std::string cluster_name = text_at((*context)["context"], "cluster", context_field);
+    const std::string user_name = text_at((*context)["context"], "user", context_field);
     const nlohmann::json* cluster = named(doc, "clusters", cluster_name);
     if (!cluster || !cluster->contains("cluster"))
         throw std::runtime_error(where + ": cluster \"" + cluster_name + "\" of context \"" + context_name + "\" not found");
     api_config c;
     c.origin = where + " (context " + context_name + ")";
     const nlohmann::json& cl = (*cluster)["cluster"];
-    set_server(c, cl.value("server", ""), where + ": clusters[" + cluster_name + "]");
+    const std::string cluster_field = where + ": clusters[" + cluster_name + "].cluster";
+    set_server(c, text_at(cl, "server", cluster_field), where + ": clusters[" + cluster_name + "]");
     // Relative file names in a kubeconfig are relative to the file itself.
     auto file = [&](const std::string& name) {
         std::filesystem::path p(name);
         return p.is_absolute() ? p : path.parent_path() / p;
     };
     if (cl.contains("certificate-authority-data"))
-        c.ca_pem = base64_decode(cl["certificate-authority-data"].get<std::string>(), where + ": certificate-authority-data");
+        c.ca_pem = base64_decode(text_at(cl, "certificate-authority-data", cluster_field), where + ": certificate-authority-data");
     else if (cl.contains("certificate-authority"))
-        c.ca_pem = read_file(file(cl["certificate-authority"].get<std::string>()));
-    c.insecure_skip_verify = cl.value("insecure-skip-tls-verify", false);
+        c.ca_pem = read_file(file(text_at(cl, "certificate-authority", cluster_field)));
+    c.insecure_skip_verify = flag_at(cl, "insecure-skip-tls-verify", cluster_field);
     if (const nlohmann::json* user = named(doc, "users", user_name); user && user->contains("user")) {
         const nlohmann::json& u = (*user)["user"];
+        const std::string user_field = where + ": users[" + user_name + "].user";
         if (u.contains("exec") || u.contains("auth-provider"))
             throw std::runtime_error(where + ": users[" + user_name + "] uses an exec or auth-provider plugin, which sluice does not run; use a token or a client certificate");
-        c.token = u.value("token", "");
+        c.token = text_at(u, "token", user_field);
         if (u.contains("tokenFile"))
-            c.token_file = file(u["tokenFile"].get<std::string>());
+            c.token_file = file(text_at(u, "tokenFile", user_field));
         if (u.contains("client-certificate-data"))
-            c.client_cert_pem = base64_decode(u["client-certificate-data"].get<std::string>(), where + ": client-certificate-data");
+            c.client_cert_pem = base64_decode(text_at(u, "client-certificate-data", user_field), where + ": client-certificate-data");
         else if (u.contains("client-certificate"))
-            c.client_cert_pem = read_file(file(u["client-certificate"].get<std::string>()));
+            c.client_cert_pem = read_file(file(text_at(u, "client-certificate", user_field)));
         if (u.contains("client-key-data"))
-            c.client_key_pem = base64_decode(u["client-key-data"].get<std::string>(), where + ": client-key-data");
+            c.client_key_pem = base64_decode(text_at(u, "client-key-data", user_field), where + ": client-key-data");
         else if (u.contains("client-key"))
-            c.client_key_pem = read_file(file(u["client-key"].get<std::string>()));
+            c.client_key_pem = read_file(file(text_at(u, "client-key", user_field)));
     }
     return c;
 }

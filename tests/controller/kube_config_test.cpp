@@ -92,6 +92,17 @@ TEST(kubeconfig, says_what_is_missing)
                  "{server: \"https://x\"}\nusers:\n- name: u\n  user: {exec: {command: aws}}\n",
                  "exec or auth-provider");
     expect_error("key: [unclosed", "kubeconfig");
+    // Fields of the wrong type are named, not reported as a JSON library's type error.
+    const std::string head = "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n"
+                             "  cluster: ";
+    expect_error(head + "{server: [\"https://x\"]}\n", "clusters[c].cluster.server must be a string, not array");
+    expect_error(head + "{server: \"https://x\", insecure-skip-tls-verify: \"yes\"}\n",
+                 "clusters[c].cluster.insecure-skip-tls-verify must be true or false, not \"yes\"");
+    expect_error(head + "{server: \"https://x\"}\nusers:\n- name: u\n  user: {token: 5}\n",
+                 "users[u].user.token must be a string, not number");
+    expect_error("current-context: [x]\n", "current-context must be a string, not array");
+    expect_error("current-context: x\ncontexts:\n- name: x\n  context: {cluster: {name: c}}\n",
+                 "contexts[x].context.cluster must be a string, not object");
 }
 
 TEST(in_cluster, uses_the_service_environment_and_the_account_files)
