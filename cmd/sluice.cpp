@@ -276,7 +276,12 @@ int main(int argc, char** argv)
             sluice::status_handlers{
                 [&] { return ctl.ready() && !draining.load(); },
                 [&] { return metrics_text(ctl, proxy, controller_labels, access_log_writer ? access_log_writer->dropped() : 0); },
-                [&] { return sluice::snapshot_to_json(*ctl.current()).dump(2) + "\n"; },
+                // Strings from the API or the manifests are UTF-8 by then; should one not be, it is
+                // shown replaced rather than failing the whole answer.
+                [&] {
+                    return sluice::snapshot_to_json(*ctl.current()).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                           "\n";
+                },
             });
 
         ctl.watch([&proxy](std::shared_ptr<const sluice::route_snapshot> snap) { proxy.publish(std::move(snap)); });

@@ -15,6 +15,42 @@ namespace {
 
 using json = nlohmann::json;
 
+// Whether `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF).
+bool valid_utf8(std::string_view s)
+{
+    size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        size_t n = 0;
+        uint32_t cp = 0, min = 0;
+        if ((c & 0xE0) == 0xC0) {
+            n = 1, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        for (size_t k = 1; k <= n; ++k) {
+            if (i + k >= s.size())
+                return false;
+            const auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
 // YAML 1.2 core schema resolution for plain (unquoted) scalars. A float beyond a double's range
 // ("1e400") is an error at `mark`, as in JSON files and as kubectl's conversion has it.
 json plain_scalar(const std::string& s, const YAML::Mark& mark)
@@ -104,6 +140,10 @@ public:
     }
     void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor, const std::string& value) override
     {
+        // YAML is Unicode text, and the API server would refuse anything else: a key or value that
+        // is not UTF-8 is an error here, not bytes passed on to headers and logs.
+        if (!valid_utf8(value))
+            throw manifest_parse_error("not valid UTF-8", mark.line + 1, mark.column + 1);
         // Tag "!" marks a quoted scalar: always a string.
         bool string = tag == "!" || tag == "tag:yaml.org,2002:str";
         add(mark, string ? json(value) : plain_scalar(value, mark), anchor, 1, &value);

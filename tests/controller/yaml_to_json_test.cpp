@@ -89,6 +89,32 @@ TEST(yaml_to_json, numbers_beyond_a_double_are_errors_with_their_position)
     EXPECT_EQ(docs[0].object["a"], 0.0);
 }
 
+// yaml-cpp passes bytes through; the API server (and kubectl) would refuse text that is not UTF-8.
+TEST(yaml_to_json, scalars_that_are_not_utf8_are_errors_with_their_position)
+{
+    for (const char* text : {"a: \"x\xff\"\n", "a:\n  b: x\xc0\xaf\n", "a: [ok, \"\xed\xa0\x80\"]\n",
+                             "\xf4\x90\x80\x80: v\n", "a: \xe2\x82\n"}) {
+        try {
+            parse_manifest_text(text, false);
+            ADD_FAILURE() << "expected an error for " << testing::PrintToString(std::string(text));
+        } catch (const manifest_parse_error& e) {
+            EXPECT_EQ(std::string(e.what()), "not valid UTF-8");
+            EXPECT_GE(e.line, 1);
+        }
+    }
+    try {
+        parse_manifest_text("a: 1\nb:\n  c: \"\xff\"\n", false);
+        ADD_FAILURE() << "expected an error";
+    } catch (const manifest_parse_error& e) {
+        EXPECT_EQ(e.line, 3);
+        EXPECT_EQ(e.column, 6);
+    }
+    // Two-, three- and four-byte characters, and escapes that name code points, are text.
+    auto docs = parse_manifest_text("a: \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80 \\xff\"\n", false);
+    ASSERT_EQ(docs.size(), 1u);
+    EXPECT_EQ(docs[0].object["a"], "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80 \xc3\xbf");
+}
+
 // Found by the manifest fuzzer: yaml-cpp's LoadAll never returns on a stray flow indicator.
 TEST(yaml_to_json, stray_flow_indicator_is_an_error_not_a_hang)
 {

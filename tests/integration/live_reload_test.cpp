@@ -117,6 +117,13 @@ TEST_F(live, a_file_that_does_not_parse_keeps_its_objects_and_names_line_and_col
     ASSERT_TRUE(s.proc().wait_for_line(std::regex("ports\\.yaml:5:18: number out of range: 1e999"), 3s)) << s.proc().log();
     EXPECT_TRUE(s.proc().running());
     EXPECT_EQ(service_of(s.port(), "live.test", "/"), "svc-b");
+    // Bytes that are not UTF-8 were passed on, and /debug/config, unable to write them as JSON,
+    // answered nothing at all.
+    s.write("latin1.yaml", ingress_yaml("latin1", "latin1.test", {{"/", "Prefix", "svc-a"}}) +
+                               "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: note}\ndata: {k: \"caf\xe9\"}\n");
+    ASSERT_TRUE(s.proc().wait_for_line(std::regex("latin1\\.yaml:(\\d+):(\\d+): not valid UTF-8"), 3s)) << s.proc().log();
+    EXPECT_EQ(service_of(s.port(), "latin1.test", "/"), "404");
+    EXPECT_TRUE(s.debug_config().contains("diagnostics"));
 }
 
 TEST_F(live, an_invalid_object_keeps_its_last_valid_version)
