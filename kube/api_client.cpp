@@ -1,5 +1,7 @@
 #include "kube/api_client.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -94,10 +96,13 @@ asio::awaitable<api_reply> api_client::exchange(Stream& stream, http::verb metho
         co_return reply;
     }
     reply.status = parser.get().result_int();
-    // A watch (status 200 with a line handler) is consumed line by line; anything else whole,
-    // within 64 MiB (a list of every Secret of a large cluster stays well under that).
+    // A watch (status 200 with a line handler) is consumed line by line; anything else whole.
+    // Either within 64 MiB: a list of every Secret of a large cluster stays well under that, and
+    // a watch event holds one object (etcd stores at most 1.5 MiB).
     const bool streaming = on_line && reply.status == 200;
+    constexpr size_t max_pending = 64 * 1024 * 1024;
     std::string pending;
+    size_t searched = 0;  // pending[0, searched) holds no newline
     char chunk[16 * 1024];
     while (!parser.is_done()) {
         parser.get().body().data = chunk;
@@ -108,14 +113,16 @@ asio::awaitable<api_reply> api_client::exchange(Stream& stream, http::verb metho
         pending.append(chunk, got);
         if (streaming) {
             size_t start = 0;
-            for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+            for (size_t nl; (nl = pending.find('\n', std::max(start, searched))) != std::string::npos; start = nl + 1) {
                 if (nl > start && !(*on_line)(std::string_view(pending).substr(start, nl - start))) {
                     co_return reply;
                 }
             }
             pending.erase(0, start);
-        } else if (pending.size() > 64 * 1024 * 1024) {
-            reply.error = "answer larger than 64 MiB";
+            searched = pending.size();
+        }
+        if (pending.size() > max_pending) {
+            reply.error = streaming ? "a watch event larger than 64 MiB" : "answer larger than 64 MiB";
             co_return reply;
         }
         if (rec && rec != http::error::need_buffer) {

@@ -347,6 +347,8 @@ asio::awaitable<void> api_source::follow(resource& r)
                 gone = true;
             } else if (reply.status == 200) {
                 // The server ended the watch (timeoutSeconds) or the stream was cut: resume.
+                if (!reply.error.empty())
+                    log_info("Kubernetes API: the " + r.plural + " watch ended: " + reply.error + "; watching again");
                 r.backoff = std::chrono::milliseconds(0);
                 if (!reply.error.empty() && events == 0)
                     co_await back_off(r);

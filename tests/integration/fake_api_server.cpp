@@ -406,10 +406,13 @@ void fake_api_server::serve(tcp::socket& socket)
         return;
     }
     uint64_t sent = from;
+    const uint64_t watch_id = ++watch_ids_;
+    latest_watch_[collection] = watch_id;
     while (!ec && !stopping_ && cut_generation_ == cut_at) {
         std::string out;
+        // Raw lines go to the newest watch: one the client has left may not have noticed yet.
         std::erase_if(raw_lines_, [&](const auto& raw) {
-            if (raw.first != collection)
+            if (raw.first != collection || latest_watch_[collection] != watch_id)
                 return false;
             out += chunk(raw.second + "\n");
             return true;

@@ -41,7 +41,7 @@ public:
     nlohmann::json object(const std::string& kind, const std::string& ns, const std::string& name) const;
     // Answers `status` to every request for this collection path until cleared (status 0).
     void fail_path(const std::string& collection, unsigned status);
-    // Sends `line` (and a newline), as it is, on the next watch stream of this collection to write.
+    // Sends `line` (and a newline), as it is, on the newest watch stream of this collection.
     void send_raw_line(const std::string& collection, const std::string& line);
     // Answers 200 with `body` to every list of this collection until cleared (empty body).
     void answer_lists_with(const std::string& collection, const std::string& body);
@@ -88,6 +88,8 @@ private:
     std::map<std::string, unsigned> failing_;
     std::vector<std::pair<std::string, std::string>> raw_lines_;  // collection, line
     std::map<std::string, std::string> raw_lists_;
+    std::map<std::string, uint64_t> latest_watch_;  // collection → the newest watch's id
+    uint64_t watch_ids_ = 0;
     std::map<std::string, nlohmann::json> written_;
     size_t open_watches_ = 0;
     uint16_t port_ = 0;

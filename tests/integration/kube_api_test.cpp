@@ -181,6 +181,10 @@ TEST_F(kube_api, malformed_watch_events_and_lists_are_reported_and_following_goe
     ASSERT_TRUE(s_->proc().wait_for_line(std::regex("watch event of ingresses has no object"), 5s)) << s_->proc().log();
     ASSERT_TRUE(s_->proc().wait_for_line(std::regex("watch event of ingresses names no object"), 5s)) << s_->proc().log();
     ASSERT_TRUE(s_->proc().wait_for_line(std::regex("watch of ingresses failed: .*\"410\""), 5s)) << s_->proc().log();
+    // A line without end is cut off at 64 MiB, and the watch starts again.
+    api_.send_raw_line(ingresses, std::string(65 << 20, 'x'));
+    ASSERT_TRUE(s_->proc().wait_for_line(std::regex("the ingresses watch ended: a watch event larger than 64 MiB"), 10s))
+        << s_->proc().log().substr(0, 4000);
     put_yaml(api_, ingress_yaml("second", "second.test", {{"/", "Prefix", "b"}}));
     EXPECT_TRUE(wait_until([&] { return status_of("second.test") == 200; }, 10s));
     EXPECT_EQ(status_of("first.test"), 200u);
