@@ -394,6 +394,9 @@ void fake_api_server::serve(tcp::socket& socket)
     const uint64_t cut_at = cut_generation_;
     uint64_t bookmarks_seen = bookmark_generation_;
     ++open_watches_;
+    // Set with the request's record (same lock): a watch a test has seen requested is the newest.
+    const uint64_t watch_id = ++watch_ids_;
+    latest_watch_[collection] = watch_id;
     lock.unlock();
     write_all(socket, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", ec);
     lock.lock();
@@ -406,8 +409,6 @@ void fake_api_server::serve(tcp::socket& socket)
         return;
     }
     uint64_t sent = from;
-    const uint64_t watch_id = ++watch_ids_;
-    latest_watch_[collection] = watch_id;
     while (!ec && !stopping_ && cut_generation_ == cut_at) {
         std::string out;
         // Raw lines go to the newest watch: one the client has left may not have noticed yet.
