@@ -49,7 +49,7 @@ void set_server(api_config& c, const std::string& server, const std::string& whe
 // obj[key] when it is a string, "" when absent; another type is an error naming the field.
 std::string text_at(const nlohmann::json& obj, const char* key, const std::string& field)
 {
-    auto it = obj.is_object() ? obj.find(key) : obj.end();
+    auto it = obj.find(key);  // end() when obj is not an object
     if (it == obj.end() || it->is_null())
         return {};
     if (!it->is_string())
@@ -60,7 +60,7 @@ std::string text_at(const nlohmann::json& obj, const char* key, const std::strin
 // The same for a boolean, false when absent.
 bool flag_at(const nlohmann::json& obj, const char* key, const std::string& field)
 {
-    auto it = obj.is_object() ? obj.find(key) : obj.end();
+    auto it = obj.find(key);  // end() when obj is not an object
     if (it == obj.end() || it->is_null())
         return false;
     if (!it->is_boolean())

@@ -19,9 +19,7 @@ namespace {
 // j[a][b] when it is a string, else "": what the API sends is checked, never assumed.
 std::string string_at(const json& j, const char* a, const char* b)
 {
-    if (!j.is_object())
-        return {};
-    auto outer = j.find(a);
+    auto outer = j.find(a);  // end() when j is not an object
     if (outer == j.end() || !outer->is_object())
         return {};
     auto inner = outer->find(b);
@@ -126,6 +124,7 @@ void api_source::initial_sync()
 
 void api_source::problem(const resource& r, const std::string& what)
 {
+    log_warning("Kubernetes API: " + what);
     const std::string object = "Kubernetes API " + client_.config().host + ":" + client_.config().port;
     for (auto& d : diagnostics_) {
         if (d.field == r.path) {
@@ -185,7 +184,6 @@ asio::awaitable<bool> api_source::list(resource& r)
         api_reply reply = co_await client_.request(boost::beast::http::verb::get, target);
         if (reply.status != 200) {
             problem(r, "cannot list " + r.plural + ": " + describe(reply));
-            log_warning("Kubernetes API: cannot list " + r.plural + ": " + describe(reply));
             co_return false;
         }
         json page;
@@ -193,12 +191,10 @@ asio::awaitable<bool> api_source::list(resource& r)
             page = json::parse(reply.body);
         } catch (const json::exception& e) {
             problem(r, "the list of " + r.plural + " is not JSON: " + e.what());
-            log_warning("Kubernetes API: the list of " + r.plural + " is not JSON: " + e.what());
             co_return false;
         }
         if (!page.is_object()) {
             problem(r, "the list of " + r.plural + " is not an object: " + excerpt(reply.body));
-            log_warning("Kubernetes API: the list of " + r.plural + " is not an object: " + excerpt(reply.body));
             co_return false;
         }
         if (version.empty())
@@ -226,7 +222,6 @@ asio::awaitable<bool> api_source::list(resource& r)
     if (version.empty()) {
         // Nothing to watch from: every real list carries its version.
         problem(r, "the list of " + r.plural + " has no metadata.resourceVersion");
-        log_warning("Kubernetes API: the list of " + r.plural + " has no metadata.resourceVersion");
         co_return false;
     }
     // Objects gone since the last list are deleted; the others are replaced in place.
@@ -256,8 +251,7 @@ asio::awaitable<void> api_source::run(resource& r)
         }
         if (!*alive)
             co_return;
-        problem(r, "following " + r.plural + " failed: " + failure);
-        log_warning("Kubernetes API: following " + r.plural + " failed: " + failure + "; listing again");
+        problem(r, "following " + r.plural + " failed: " + failure + "; listing again");
         co_await back_off(r);
         if (!*alive)
             co_return;
@@ -306,8 +300,8 @@ asio::awaitable<void> api_source::follow(resource& r)
                 const std::string type = event["type"].get<std::string>();
                 json object = event.contains("object") ? std::move(event["object"]) : json();
                 if (type == "ERROR") {
-                    auto code = object.is_object() ? object.find("code") : object.end();
-                    if (object.is_object() && code != object.end() && code->is_number_integer() && *code == 410) {
+                    auto code = object.find("code");  // end() when object is not an object
+                    if (code != object.end() && code->is_number_integer() && *code == 410) {
                         gone = true;  // too old: relist
                     } else {
                         log_warning("Kubernetes API: watch of " + r.plural + " failed: " + object.dump());
@@ -354,7 +348,6 @@ asio::awaitable<void> api_source::follow(resource& r)
                     co_await back_off(r);
             } else {
                 problem(r, "cannot watch " + r.plural + ": " + describe(reply));
-                log_warning("Kubernetes API: cannot watch " + r.plural + ": " + describe(reply));
                 co_await back_off(r);
             }
             gone_at_once = gone && first_watch && events == 0;

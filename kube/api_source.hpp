@@ -60,6 +60,7 @@ private:
     boost::asio::awaitable<void> back_off(resource& r);
     void queue(object_change change);
     void flush();
+    // Logs `what` and shows it on /debug/config until clear_problem.
     void problem(const resource& r, const std::string& what);
     void clear_problem(const resource& r);
 

@@ -70,7 +70,7 @@ asio::awaitable<std::vector<std::string>> status_writer::addresses()
         json list = pods.status == 200 ? json::parse(pods.body, nullptr, false) : json();
         if (list.is_object() && list.contains("items") && list["items"].is_array())
             for (const auto& pod : list["items"]) {
-                auto st = pod.is_object() ? pod.find("status") : pod.end();
+                auto st = pod.find("status");  // end() when pod is not an object
                 if (st == pod.end() || !st->is_object())
                     continue;
                 auto phase = st->find("phase");
